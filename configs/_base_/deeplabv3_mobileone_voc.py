@@ -1,0 +1,61 @@
+# DeepLabV3-MobileOne on augmented Pascal VOC (VOC2012 + SBD), mmseg's layout:
+# data/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, SegmentationClassAug,
+# ImageSets/Segmentation/{train,aug,val}.txt}. Training set: train.txt (1464 images, VOC masks)
+# + aug.txt (9118 SBD images, SegmentationClassAug masks) = the 10582 "trainaug" images.
+_base_ = [
+    'mmseg::_base_/datasets/pascal_voc12_aug.py', 'mmseg::_base_/default_runtime.py',
+    './deeplabv3_mobileone.py'
+]
+
+# 50 epochs as iterations: ceil(10582 / 16) = 662 iterations per epoch at a total batch of 16
+# (4 GPUs x 4 images), 50 x 662 = 33100 iterations. Another total batch B: 50 * ceil(10582 / B).
+num_train_images = 10582
+total_batch_size = 16
+iters_per_epoch = -(-num_train_images // total_batch_size)
+max_iters = 50 * iters_per_epoch
+warmup_iters = 500
+eval_interval = 5 * iters_per_epoch
+
+data_root = 'data/VOCdevkit/VOC2012'
+crop_size = (512, 512)
+# the paper's augmentations only: random resize, random crop, horizontal flip
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs')
+]
+voc_train = dict(
+    type='PascalVOCDataset',
+    data_root=data_root,
+    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
+    ann_file='ImageSets/Segmentation/train.txt',
+    pipeline=train_pipeline)
+voc_aug = dict(
+    type='PascalVOCDataset',
+    data_root=data_root,
+    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
+    ann_file='ImageSets/Segmentation/aug.txt',
+    pipeline=train_pipeline)
+train_dataloader = dict(
+    batch_size=4, dataset=dict(type='ConcatDataset', datasets=[voc_train, voc_aug]))
+
+model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=21))
+
+param_scheduler = [
+    # linear warmup from 1e-6 to 1e-4, then cosine down to 1e-6 (all x10 for the head)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='CosineAnnealingLR', eta_min_ratio=0.01, by_epoch=False, begin=warmup_iters,
+         end=max_iters)
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=eval_interval)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=eval_interval,
+                    max_keep_ckpts=2, save_best='mIoU'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))

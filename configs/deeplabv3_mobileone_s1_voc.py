@@ -1,0 +1,11 @@
+# DeepLabV3-MobileOne-S1 on Pascal VOC (VOC2012 + SBD), output stride 8, crop 512x512.
+# Paper mIoU (Table 11b): 77.3. The paper trains on VOC and COCO together:
+# deeplabv3_mobileone_s2_voc_coco.py shows that variant.
+_base_ = './_base_/deeplabv3_mobileone_voc.py'
+
+model = dict(
+    backbone=dict(
+        arch='s1',
+        init_cfg=dict(checkpoint='https://download.openmmlab.com/mmclassification/v0/mobileone/'
+                      'mobileone-s1_8xb32_in1k_20221110-ceeef467.pth')),
+    decode_head=dict(in_channels=1280))

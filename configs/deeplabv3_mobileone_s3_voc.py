@@ -1,0 +1,11 @@
+# DeepLabV3-MobileOne-S3 on Pascal VOC (VOC2012 + SBD), output stride 8, crop 512x512.
+# Paper mIoU (Table 11b): 78.8. The paper trains on VOC and COCO together:
+# deeplabv3_mobileone_s2_voc_coco.py shows that variant.
+_base_ = './_base_/deeplabv3_mobileone_voc.py'
+
+model = dict(
+    backbone=dict(
+        arch='s3',
+        init_cfg=dict(checkpoint='https://download.openmmlab.com/mmclassification/v0/mobileone/'
+                      'mobileone-s3_8xb32_in1k_20221110-c95eb3bf.pth')),
+    decode_head=dict(in_channels=2048))
