@@ -1,0 +1,98 @@
+"""Early, clear errors for the things users most often get wrong: paths and checkpoints."""
+import os
+import os.path as osp
+import pickle
+import zipfile
+from typing import Dict, Iterator, List, Tuple
+
+import torch
+from mmengine.config import Config
+
+DATA_DOCS = 'README.md, section "Datasets"'
+
+
+def _dataset_cfgs(cfg, where: str) -> Iterator[Tuple[str, Dict]]:
+    """Yield ``(where, dataset_cfg)`` for a dataset config, looking through dataset wrappers."""
+    if cfg is None:
+        return
+    if isinstance(cfg, (list, tuple)):
+        for i, item in enumerate(cfg):
+            yield from _dataset_cfgs(item, f'{where}[{i}]')
+        return
+    if 'dataset' in cfg:
+        yield from _dataset_cfgs(cfg['dataset'], f'{where}.dataset')
+    if 'datasets' in cfg:
+        yield from _dataset_cfgs(cfg['datasets'], f'{where}.datasets')
+    if 'dataset' not in cfg and 'datasets' not in cfg:
+        yield where, cfg
+
+
+def _expected_paths(dataset: Dict) -> List[str]:
+    root = dataset.get('data_root') or ''
+    paths = []
+    if root:
+        paths.append(root)
+    ann_file = dataset.get('ann_file')
+    if isinstance(ann_file, str) and ann_file:
+        paths.append(ann_file if osp.isabs(ann_file) or not root else osp.join(root, ann_file))
+    prefix = dataset.get('data_prefix')
+    if isinstance(prefix, dict):
+        for value in prefix.values():
+            if isinstance(value, str) and value:
+                paths.append(value if osp.isabs(value) or not root else osp.join(root, value))
+    elif isinstance(prefix, str) and prefix:
+        paths.append(prefix if osp.isabs(prefix) or not root else osp.join(root, prefix))
+    return paths
+
+
+def check_dataset_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
+    """Raise ``FileNotFoundError`` naming the first missing dataset folder or file.
+
+    Looks at ``{split}_dataloader.dataset`` (through RepeatDataset / ConcatDataset wrappers) for
+    each split in ``splits``; paths are relative to the working directory, as in the
+    OpenMMLab libraries.
+    """
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        for where, dataset in _dataset_cfgs(loader.get('dataset'),
+                                            f'{split}_dataloader.dataset'):
+            for path in _expected_paths(dataset):
+                if not osp.exists(path):
+                    raise FileNotFoundError(
+                        f'dataset path {path!r} not found (from {where}, dataset type '
+                        f"{dataset.get('type')!r}; working directory {os.getcwd()!r}). Put the "
+                        f'data there, or point the config at it with --cfg-options '
+                        f'{where}.data_root=PATH; expected layouts: {DATA_DOCS}')
+
+
+def load_checkpoint_file(path: str, map_location='cpu') -> Dict:
+    """Load a checkpoint weights-only, turning low-level failures into clear errors.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is truncated, corrupt, not a checkpoint, or holds objects that a
+            weights-only load refuses (it never executes code from the file).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint file {path!r} not found')
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
+            OSError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            f'cannot read checkpoint {path!r} ({osp.getsize(path)} bytes): it is truncated, '
+            f'corrupt, or holds objects a weights-only load refuses ({message}). Download or '
+            'save it again.') from error
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'checkpoint {path!r} holds a {type(checkpoint).__name__}, expected a '
+                         'dict (a state dict or a dict with "state_dict")')
+    return checkpoint
+
+
+def checkpoint_is_fused(checkpoint: Dict) -> bool:
+    """Whether a checkpoint holds fused (deploy) MobileOne units."""
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    return any(key.endswith('branch_reparam.weight') for key in state_dict)

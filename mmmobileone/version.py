@@ -1,0 +1,2 @@
+"""Version of mmmobileone."""
+__version__ = '0.1.0'
