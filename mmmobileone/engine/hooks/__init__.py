@@ -1,0 +1,4 @@
+"""Hooks."""
+from .reparam_hook import ReparamHook
+
+__all__ = ['ReparamHook']
