@@ -33,8 +33,10 @@ voc_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    # epoch-based: every image once per epoch
+    # epoch-based: every image once per epoch; drop the last, partial batch (a batch of one
+    # image per GPU would break the batch norm after ASPP's global pooling)
     sampler=dict(type='DefaultSampler', shuffle=True),
+    drop_last=True,
     dataset=dict(datasets=[
         dict(type='PascalVOCDataset',
              data_root=voc_root,

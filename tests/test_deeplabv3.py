@@ -1,0 +1,351 @@
+"""DeepLabV3-MobileOne: shipped configs, output stride, COCO-to-VOC data, train / test / demo."""
+import glob
+import math
+import os.path as osp
+import re
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, randomize_bn, relative_error
+from mmengine.config import Config
+from PIL import Image
+
+from mmmobileone.cli import run_test, run_train
+from mmmobileone.models import reparameterize_model
+from mmmobileone.testing.segmentation import (make_ade20k_dataset, make_coco_voc_dataset,
+                                              make_voc_dataset, small_run_options)
+
+ARCHS = ['s0', 's1', 's2', 's3', 's4']
+STAGE4_CHANNELS = dict(s0=1024, s1=1280, s2=2048, s3=2048, s4=2048)
+VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
+               'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike', 'person',
+               'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
+
+
+def config_path(name: str) -> str:
+    return osp.join(ROOT, 'configs', f'{name}.py')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def mmseg_scope():
+    import mmseg.datasets  # noqa: F401  (registers mmseg's datasets, transforms and models)
+    import mmseg.models  # noqa: F401
+    from mmengine.registry import DefaultScope
+
+    import mmmobileone.seg  # noqa: F401
+    scope = DefaultScope.get_instance('test_deeplabv3', scope_name='mmseg')
+    yield scope
+
+
+def build_segmentor(cfg: Config):
+    from mmseg.registry import MODELS
+    cfg.model.backbone.init_cfg = None
+    return MODELS.build(cfg.model)
+
+
+# --------------------------------------------------------------------------------------------
+# the shipped configs
+
+
+@pytest.mark.parametrize('dataset,num_classes,images',
+                         [('voc', 21, 10582), ('ade20k', 150, 20210)])
+@pytest.mark.parametrize('arch', ARCHS)
+def test_configs_follow_the_paper_recipe(arch, dataset, num_classes, images):
+    cfg = Config.fromfile(config_path(f'deeplabv3_mobileone_{arch}_{dataset}'))
+    assert cfg.custom_imports.imports == ['mmmobileone', 'mmmobileone.seg']
+    backbone, head = cfg.model.backbone, cfg.model.decode_head
+    assert backbone.type == 'mmmobileone.MobileOne' and backbone.arch == arch
+    assert tuple(backbone.strides) == (2, 2, 1, 1) and tuple(backbone.dilations) == (1, 1, 2, 4)
+    assert backbone.get('use_se', True) is (arch != 's4')
+    assert f'mobileone-{arch}_8xb32_in1k' in backbone.init_cfg.checkpoint
+    assert backbone.norm_cfg.type == head.norm_cfg.type == 'SyncBN'
+    assert head.type == 'ASPPHead' and tuple(head.dilations) == (1, 12, 24, 36)
+    expected_head = (512, STAGE4_CHANNELS[arch], num_classes)
+    assert (head.channels, head.in_channels, head.num_classes) == expected_head
+    assert cfg.model.auxiliary_head is None
+    assert tuple(cfg.model.data_preprocessor.size) == (512, 512)
+    # the paper's optimizer, EMA and re-parameterization
+    optimizer = cfg.optim_wrapper.optimizer
+    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 1e-4, 0.01)
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.decode_head.lr_mult == 10
+    hooks = {hook.type: hook for hook in cfg.custom_hooks}
+    assert hooks['EMAHook'].momentum == 5e-4 and 'mmmobileone.ReparamHook' in hooks
+    # 50 epochs of the training set at a total batch of 16
+    assert cfg.train_cfg.max_iters == 50 * math.ceil(images / 16)
+    assert cfg.train_cfg.max_iters == dict(voc=33100, ade20k=63200)[dataset]
+    # the paper's augmentations (no photometric distortion), crop 512
+    datasets = cfg.train_dataloader.dataset.get('datasets', [cfg.train_dataloader.dataset])
+    for ds in datasets:
+        types = [t.type for t in ds.pipeline]
+        assert types == ['LoadImageFromFile', 'LoadAnnotations', 'RandomResize', 'RandomCrop',
+                         'RandomFlip', 'PackSegInputs']
+        assert tuple(ds.pipeline[3].crop_size) == (512, 512)
+        assert ds.pipeline[1].get('reduce_zero_label', False) is (dataset == 'ade20k')
+    if dataset == 'voc':
+        assert [(d.data_prefix.seg_map_path, d.ann_file) for d in datasets] == [
+            ('SegmentationClass', 'ImageSets/Segmentation/train.txt'),
+            ('SegmentationClassAug', 'ImageSets/Segmentation/aug.txt')]
+        assert datasets[0].data_root == 'data/VOCdevkit/VOC2012'
+    else:
+        assert datasets[0].data_root == 'data/ade/ADEChallengeData2016'
+
+
+def test_learning_rate_schedule_matches_the_paper():
+    """Warmup 1e-6 -> 1e-4 over 500 iterations, cosine to 1e-6; the head runs at x10."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config.fromfile(config_path('deeplabv3_mobileone_s0_voc'))
+    model = torch.nn.Module()
+    model.backbone = torch.nn.Linear(2, 2)
+    model.decode_head = torch.nn.Linear(2, 2)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper)) for s in cfg.param_scheduler]
+    lrs = {}
+    for it in range(cfg.train_cfg.max_iters):
+        if it in (0, 250, 500, 16800, cfg.train_cfg.max_iters - 1):
+            lrs[it] = [group['lr'] for group in wrapper.optimizer.param_groups]
+        for scheduler in schedulers:
+            scheduler.step()
+    backbone_lr = {it: min(v) for it, v in lrs.items()}
+    head_lr = {it: max(v) for it, v in lrs.items()}
+    assert backbone_lr[0] == pytest.approx(1e-6)
+    # mmengine's LinearLR reaches the full lr at its last iteration (499)
+    assert backbone_lr[250] == pytest.approx(1e-4 * (0.01 + 0.99 * 250 / 499))
+    assert backbone_lr[500] == pytest.approx(1e-4)
+    # half-way through the cosine: the mean of the start and end lr
+    middle = 500 + (33100 - 500) // 2
+    assert middle == 16800
+    assert backbone_lr[16800] == pytest.approx((1e-4 + 1e-6) / 2, rel=1e-3)
+    assert backbone_lr[33099] == pytest.approx(1e-6, rel=1e-2)
+    for it in lrs:
+        assert head_lr[it] == pytest.approx(10 * backbone_lr[it])
+
+
+def test_s4_backbone_has_no_squeeze_excitation():
+    from mmmobileone import MobileOne
+    cfg = Config.fromfile(config_path('deeplabv3_mobileone_s4_voc'))
+    args = {k: v for k, v in cfg.model.backbone.items() if k not in ('type', 'init_cfg')}
+    with_se = MobileOne(**dict(args, use_se=True))
+    without = MobileOne(**args)
+    se_params = sum(p.numel() for n, p in with_se.named_parameters() if '.se.' in n)
+    assert se_params > 0
+    assert not any('.se.' in name for name, _ in without.named_parameters())
+    assert sum(p.numel() for p in without.parameters()) == sum(
+        p.numel() for p in with_se.parameters()) - se_params
+
+
+@pytest.mark.parametrize('strides,dilations,output_stride', [
+    ((2, 2, 1, 1), (1, 1, 2, 4), 8),
+    ((2, 2, 2, 1), (1, 1, 1, 2), 16),
+])
+def test_output_stride_feature_sizes_and_exact_fusion(strides, dilations, output_stride):
+    cfg = Config.fromfile(config_path('deeplabv3_mobileone_s0_voc'))
+    cfg.model.backbone.strides = strides
+    cfg.model.backbone.dilations = dilations
+    model = randomize_bn(build_segmentor(cfg), seed=3).eval()
+    norms = {type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.SyncBatchNorm)}
+    assert norms == {'SyncBatchNorm'}  # the config's SyncBN, in eval mode on the CPU
+    x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    fused = reparameterize_model(model).eval()
+    assert model.backbone.output_stride == output_stride
+    with torch.no_grad():
+        features = model.extract_feat(x)
+        fused_features = fused.extract_feat(x)
+        logits = model.decode_head(features)
+        fused_logits = fused.decode_head(fused_features)
+    assert tuple(features[0].shape) == (1, 1024, 64 // output_stride, 96 // output_stride)
+    assert tuple(logits.shape) == (1, 21, 64 // output_stride, 96 // output_stride)
+    assert fused.backbone.deploy and not model.backbone.deploy
+    # float32 rounding, accumulated through 20+ fused units and the 1024-channel ASPP convs
+    assert relative_error(fused_features[0], features[0]) < 1e-4
+    assert relative_error(fused_logits, logits) < 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# COCO instances as VOC classes
+
+
+def test_coco_voc_dataset_paints_known_masks(tmp_path):
+    from mmmobileone.seg import COCOVOCDataset
+    coco_root, expected = make_coco_voc_dataset(str(tmp_path))
+    pipeline = [dict(type='mmmobileone.LoadCOCOVOCAnnotations')]
+    dataset = COCOVOCDataset(data_root=coco_root, ann_file='annotations/instances_train2017.json',
+                             data_prefix=dict(img_path='train2017'), min_area=0,
+                             pipeline=pipeline)
+    assert dataset.metainfo['classes'] == VOC_CLASSES
+    # c.jpg has only a truck: no VOC instance, dropped
+    names = [osp.basename(dataset[i]['img_path']) for i in range(len(dataset))]
+    assert names == ['a.jpg', 'b.jpg']
+    a, b = (dataset[i]['gt_seg_map'] for i in range(2))
+    for name, seg in (('a.jpg', a), ('b.jpg', b)):
+        np.testing.assert_array_equal(seg, expected[name])
+    # a.jpg: person 15 (x 5-34, y 5-34) under a dog 12 (x 10-19, y 10-29), truck -> 0,
+    # crowd of people -> 255
+    assert a[5, 5] == a[34, 34] == a[9, 20] == 15 and a[35, 35] == 0
+    assert a[10, 10] == a[29, 19] == 12 and a[30, 10] == 15
+    assert a[0, 45] == a[9, 59] == 0
+    assert a[20, 40] == a[39, 59] == 255
+    assert np.bincount(a.ravel(), minlength=256)[[0, 12, 15, 255]].tolist() == [
+        2400 - 900 - 400, 200, 700, 400]
+    # b.jpg: tv 20 (x 0-4, y 0-3), couch 18 (x 50-59, y 30-33)
+    assert np.bincount(b.ravel(), minlength=256)[[0, 18, 20]].tolist() == [2400 - 60, 40, 20]
+    assert b[3, 4] == 20 and b[4, 4] == 0 and b[30, 50] == b[33, 59] == 18
+
+
+def test_coco_voc_dataset_filter_and_crowd_options(tmp_path):
+    from mmmobileone.seg import COCOVOCDataset
+    coco_root, _ = make_coco_voc_dataset(str(tmp_path))
+    kwargs = dict(data_root=coco_root, ann_file='annotations/instances_train2017.json',
+                  data_prefix=dict(img_path='train2017'),
+                  pipeline=[dict(type='mmmobileone.LoadCOCOVOCAnnotations')])
+    # b.jpg's VOC instances cover 60 pixels, a.jpg's non-crowd ones 900 + 200
+    assert len(COCOVOCDataset(min_area=60, **kwargs)) == 2
+    assert len(COCOVOCDataset(min_area=61, **kwargs)) == 1
+    with pytest.raises(ValueError, match='no image .* covering >= 1101 pixels'):
+        COCOVOCDataset(min_area=1101, **kwargs)
+    seg = COCOVOCDataset(min_area=1000, crowd_label=None, **kwargs)[0]['gt_seg_map']
+    assert seg[20, 40] == seg[39, 59] == 15  # the crowd painted as person
+    with pytest.raises(ValueError, match='crowd_label'):
+        COCOVOCDataset(crowd_label=7.5, **kwargs)
+    with pytest.raises(ValueError, match='min_area'):
+        COCOVOCDataset(min_area=-1, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# tools/train.py, tools/test.py and tools/image_demo.py on generated data
+
+
+def per_class_rows(log: str) -> Dict[str, List[str]]:
+    """mmseg's per-class table (``| name | IoU | Acc |`` rows) from a log, by class name."""
+    rows = re.findall(r'^\|\s*([A-Za-z][\w ]*?)\s*\|\s*([\d.]+|nan)\s*\|\s*([\d.]+|nan)\s*\|$',
+                      log, flags=re.M)
+    return {name: [iou, acc] for name, iou, acc in rows}
+
+
+def read_log(work_dir: str) -> str:
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.log')))
+    return ''.join(open(path).read() for path in logs)
+
+
+def test_missing_data_gives_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"'data/VOCdevkit/VOC2012'.*--cfg-options"):
+        run_train([config_path('deeplabv3_mobileone_s2_voc'), '--work-dir', 'w'])
+    with pytest.raises(FileNotFoundError, match=r"'data/coco'"):
+        make_voc_dataset('data')  # VOC present, COCO missing
+        run_train([config_path('deeplabv3_mobileone_s2_voc_coco'), '--work-dir', 'w'])
+    torch.save(dict(state_dict={}), 'empty.pth')
+    with pytest.raises(FileNotFoundError, match=r"'data/ade/ADEChallengeData2016'"):
+        run_test([config_path('deeplabv3_mobileone_s0_ade20k'), 'empty.pth', '--work-dir', 'w'])
+    assert not osp.exists('w')
+
+
+def test_voc_train_then_test_fused_equals_unfused(tmp_path):
+    voc = make_voc_dataset(str(tmp_path / 'data'), num_train=2, num_aug=2, num_val=2)
+    config = config_path('deeplabv3_mobileone_s0_voc')
+    options = small_run_options(Config.fromfile(config), voc, crop_size=32, max_iters=2)
+    work_dir = str(tmp_path / 'work')
+    runner = run_train([config, '--work-dir', work_dir, '--cfg-options', *options])
+    assert runner.iter == 2
+    assert len(runner.train_dataloader.dataset) == 4  # train.txt + aug.txt
+    checkpoint = osp.join(work_dir, 'iter_2.pth')
+    assert osp.isfile(checkpoint) and osp.isfile(osp.join(work_dir, 'deploy.pth'))
+    assert 'validation runs on the fused (re-parameterized) model' in read_log(work_dir)
+
+    fused = run_test([config, checkpoint, '--work-dir', work_dir, '--cfg-options', *options])
+    unfused = run_test([config, checkpoint, '--work-dir', work_dir, '--no-fuse',
+                        '--cfg-options', *options])
+    assert set(fused) == {'aAcc', 'mIoU', 'mAcc'}
+    assert all(0 <= value <= 100 for value in fused.values())
+    assert fused == unfused
+    # mmseg's per-class table: the 21 VOC classes, IoU in [0, 100] or nan (class absent)
+    rows = per_class_rows(read_log(work_dir))
+    assert set(rows) == set(VOC_CLASSES)
+    ious = [float(iou) for iou, _ in rows.values() if iou != 'nan']
+    assert ious and all(0 <= iou <= 100 for iou in ious)
+
+
+def test_ade20k_train_then_test_fused_equals_unfused(tmp_path):
+    from mmseg.registry import DATASETS
+    ade = make_ade20k_dataset(str(tmp_path / 'data'), num_train=2, num_val=2)
+    config = config_path('deeplabv3_mobileone_s0_ade20k')
+    cfg = Config.fromfile(config)
+    options = small_run_options(cfg, ade, crop_size=32, max_iters=2)
+    # reduce_zero_label: "other" (0) is ignored, class k is stored as k + 1
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options if o.endswith(ade)))
+    val_set = DATASETS.build(cfg.val_dataloader.dataset)
+    sample = val_set[0]
+    stored = np.array(Image.open(val_set.get_data_info(0)['seg_map_path']))
+    loaded = sample['data_samples'].gt_sem_seg.data[0].numpy()
+    assert loaded.shape == stored.shape
+    np.testing.assert_array_equal(loaded, np.where(stored == 0, 255, stored.astype(int) - 1))
+
+    # no validation during training; test the train-time network of the last checkpoint and the
+    # fused deploy.pth written at the end of training
+    options.append('train_cfg.val_interval=3')
+    work_dir = str(tmp_path / 'work')
+    run_train([config, '--work-dir', work_dir, '--cfg-options', *options])
+    unfused = run_test([config, osp.join(work_dir, 'iter_2.pth'), '--work-dir', work_dir,
+                        '--no-fuse', '--cfg-options', *options])
+    deployed = run_test([config, osp.join(work_dir, 'deploy.pth'), '--work-dir', work_dir,
+                         '--cfg-options', *options, 'model.backbone.deploy=True'])
+    assert 0 <= unfused['mIoU'] <= 100
+    assert deployed == unfused
+    rows = per_class_rows(read_log(work_dir))
+    assert len(rows) == 150 and 'wall' in rows and 'clock' in rows
+
+
+def test_voc_coco_variant_trains_an_epoch(tmp_path):
+    data = tmp_path / 'data'
+    voc = make_voc_dataset(str(data), num_train=1, num_aug=1, num_val=1)
+    coco_root, _ = make_coco_voc_dataset(str(data))
+    config = config_path('deeplabv3_mobileone_s2_voc_coco')
+    cfg = Config.fromfile(config)
+    assert cfg.train_cfg.type == 'EpochBasedTrainLoop' and cfg.train_cfg.max_epochs == 50
+    options = [o.replace(voc, coco_root) if '.datasets.2.' in o else o
+               for o in small_run_options(cfg, voc, crop_size=32)]
+    options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=2',  # no validation
+                'default_hooks.checkpoint.interval=1']
+    runner = run_train([config, '--work-dir', str(tmp_path / 'work'), '--cfg-options', *options])
+    # VOC train + aug (1 + 1) and COCO's a.jpg (b.jpg covers < 1000 pixels): one batch of 2,
+    # the partial last batch dropped
+    assert len(runner.train_dataloader.dataset) == 3
+    assert runner.epoch == 1 and runner.iter == 1
+
+
+def test_image_demo_draws_segmentation_overlay(tmp_path):
+    import importlib.util
+    demo_path = osp.join(ROOT, 'tools', 'image_demo.py')
+    if not osp.isfile(demo_path):
+        pytest.skip('tools/image_demo.py is not there')
+    spec = importlib.util.spec_from_file_location('image_demo', demo_path)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    from mmseg.datasets import PascalVOCDataset
+
+    from mmmobileone.apis import inference_pipeline, init_model, predict
+    config = config_path('deeplabv3_mobileone_s0_voc')
+    model = init_model(config, None, fuse=False,
+                       cfg_options={'model.backbone.init_cfg': None})
+    randomize_bn(model, seed=5)
+    checkpoint = str(tmp_path / 'model.pth')  # as the Runner saves it: with the class names
+    torch.save(dict(meta=dict(dataset_meta=PascalVOCDataset.METAINFO),
+                    state_dict=model.state_dict()), checkpoint)
+    voc = make_voc_dataset(str(tmp_path / 'data'), num_train=0, num_aug=0, num_val=1)
+    image = glob.glob(osp.join(voc, 'JPEGImages', '*.jpg'))[0]
+    out_dir = tmp_path / 'out'
+    assert demo.main([image, config, checkpoint, '--out-dir', str(out_dir), '--opacity', '1',
+                      '--cfg-options', 'model.backbone.init_cfg=None']) == 0
+    drawn = glob.glob(str(out_dir / '*'))
+    assert [osp.basename(p) for p in drawn] == [osp.basename(image)]
+    picture = np.array(Image.open(drawn[0]).convert('RGB')).astype(int)
+    # with opacity 1 a pixel shows the palette colour of its predicted class (class names are
+    # written on top of the regions, and the picture is a JPEG: most pixels, not all)
+    prediction = predict(model, inference_pipeline(model.cfg), image).pred_sem_seg.data[0]
+    palette = np.array(PascalVOCDataset.METAINFO['palette'])
+    expected = palette[prediction.numpy()]
+    assert picture.shape == expected.shape
+    close = (np.abs(picture - expected).max(-1) < 40).mean()
+    assert close > 0.8, close
