@@ -311,7 +311,6 @@ def setup_cli_logging() -> None:
                                                '%(message)s'))
         package_logger.addHandler(handler)
         package_logger.setLevel(logging.INFO)
-        package_logger.propagate = False
 
 
 def report_user_error(error: Exception) -> int:
