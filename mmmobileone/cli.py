@@ -145,7 +145,12 @@ def _revert_syncbn_cfg(node) -> int:
 
 
 def _check_checkpoint_form(cfg: Config, path: str, what: str) -> None:
-    """Refuse a checkpoint whose form (fused or train-time) does not fit the config's model."""
+    """Refuse a checkpoint whose form (fused or train-time) does not fit the config's model.
+
+    Remote checkpoints (``https://``, ``s3://``, ...) are left to mmengine's loader.
+    """
+    if '://' in str(path):
+        return
     checkpoint = load_checkpoint_file(path)
     backbone = cfg.model.get('backbone', None) or {}
     deploy = bool(backbone.get('deploy', False))

@@ -219,6 +219,12 @@ def test_flags_merge_into_config(tmp_path):
     cfg.auto_scale_lr = dict(base_batch_size=256)
     merged = merge_train_args(cfg, train_parser().parse_args(['c.py', '--auto-scale-lr']))
     assert merged.auto_scale_lr.enable is True
+    # load_from: a local file is checked up front, a remote one is left to mmengine
+    cfg.load_from = str(tmp_path / 'missing.pth')
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        merge_train_args(copy.deepcopy(cfg), train_parser().parse_args(['c.py']))
+    cfg.load_from = 'https://download.example.org/mobileone.pth'
+    assert merge_train_args(cfg, train_parser().parse_args(['c.py'])).load_from == cfg.load_from
 
 
 @pytest.mark.parametrize('script,args,expected', [

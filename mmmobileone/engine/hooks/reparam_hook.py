@@ -64,7 +64,7 @@ class ReparamHook(Hook):
     def before_run(self, runner) -> None:
         """Check that every EMAHook runs before this hook (and can be evaluated fused)."""
         hooks = list(runner.hooks)
-        position = next(i for i, hook in enumerate(hooks) if hook is self)
+        position = next((i for i, hook in enumerate(hooks) if hook is self), len(hooks))
         for i, hook in enumerate(hooks):
             if not isinstance(hook, EMAHook):
                 continue
