@@ -1,0 +1,1 @@
+"""Generators of tiny datasets in the real on-disk formats, for tests and demos."""
