@@ -333,7 +333,9 @@ def test_image_demo_draws_segmentation_overlay(tmp_path):
     checkpoint = str(tmp_path / 'model.pth')  # as the Runner saves it: with the class names
     torch.save(dict(meta=dict(dataset_meta=PascalVOCDataset.METAINFO),
                     state_dict=model.state_dict()), checkpoint)
-    voc = make_voc_dataset(str(tmp_path / 'data'), num_train=0, num_aug=0, num_val=1)
+    # large enough for the class names mmseg writes on the regions to cover little of it
+    voc = make_voc_dataset(str(tmp_path / 'data'), num_train=0, num_aug=0, num_val=1,
+                           size=(192, 256))
     image = glob.glob(osp.join(voc, 'JPEGImages', '*.jpg'))[0]
     out_dir = tmp_path / 'out'
     assert demo.main([image, config, checkpoint, '--out-dir', str(out_dir), '--opacity', '1',
@@ -342,10 +344,13 @@ def test_image_demo_draws_segmentation_overlay(tmp_path):
     assert [osp.basename(p) for p in drawn] == [osp.basename(image)]
     picture = np.array(Image.open(drawn[0]).convert('RGB')).astype(int)
     # with opacity 1 a pixel shows the palette colour of its predicted class (class names are
-    # written on top of the regions, and the picture is a JPEG: most pixels, not all)
+    # written on top of the regions, and the picture is a JPEG, blurred along the many region
+    # borders of this random-weight model: most pixels, not all)
     prediction = predict(model, inference_pipeline(model.cfg), image).pred_sem_seg.data[0]
     palette = np.array(PascalVOCDataset.METAINFO['palette'])
     expected = palette[prediction.numpy()]
     assert picture.shape == expected.shape
     close = (np.abs(picture - expected).max(-1) < 40).mean()
-    assert close > 0.8, close
+    assert close > 0.75, close
+    original = np.array(Image.open(image).convert('RGB')).astype(int)
+    assert (np.abs(original - expected).max(-1) < 40).mean() < 0.5
