@@ -267,7 +267,7 @@ def test_voc_train_then_test_fused_equals_unfused(tmp_path):
     assert ious and all(0 <= iou <= 100 for iou in ious)
 
 
-def test_ade20k_train_then_test_fused_equals_unfused(tmp_path):
+def test_ade20k_train_then_unfused_test_equals_deployed(tmp_path):
     from mmseg.registry import DATASETS
     ade = make_ade20k_dataset(str(tmp_path / 'data'), num_train=2, num_val=2)
     config = config_path('deeplabv3_mobileone_s0_ade20k')
