@@ -1,0 +1,122 @@
+"""ONNX export with dynamic axes, and verification against ONNX Runtime."""
+import logging
+import os
+import os.path as osp
+import tempfile
+import warnings
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .wrappers import as_tuple, output_names
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+
+
+def dynamic_axes(names: Sequence[str], dynamic_batch: bool = True,
+                 dynamic_spatial: bool = False,
+                 input_name: str = 'input') -> Dict[str, Dict[int, str]]:
+    """``dynamic_axes`` for :func:`torch.onnx.export`: batch (axis 0) and/or H, W (axes 2, 3).
+
+    Every output is 4-D except a classifier's ``logits`` (2-D), whose batch axis is still 0.
+    """
+    axes: Dict[str, Dict[int, str]] = {}
+    for name in [input_name, *names]:
+        entry = {}
+        if dynamic_batch:
+            entry[0] = 'batch'
+        if dynamic_spatial and name != 'logits':
+            entry.update({2: 'height' if name in (input_name, 'seg_logits') else f'{name}_h',
+                          3: 'width' if name in (input_name, 'seg_logits') else f'{name}_w'})
+        if entry:
+            axes[name] = entry
+    return axes
+
+
+def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: bool = True,
+                dynamic_spatial: bool = False, opset: int = DEFAULT_OPSET) -> List[str]:
+    """Export a tensor-in / tensors-out module (see :mod:`.wrappers`) to ``path``.
+
+    Uses the TorchScript-based exporter (``dynamo=False``), which needs no extra package. The
+    file is written atomically and checked with :func:`onnx.checker.check_model`.
+
+    Returns:
+        The output names, in order.
+    """
+    import onnx
+    wrapper = wrapper.eval()
+    names = list(output_names(wrapper, example))
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix='.onnx.part')
+    os.close(handle)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # TracerWarnings and the exporter's deprecation note
+            torch.onnx.export(wrapper, (example, ), temporary, input_names=['input'],
+                              output_names=names, opset_version=opset, dynamo=False,
+                              dynamic_axes=dynamic_axes(names, dynamic_batch, dynamic_spatial),
+                              do_constant_folding=True)
+        onnx.checker.check_model(temporary)
+        os.replace(temporary, path)
+    finally:
+        if osp.exists(temporary):
+            os.remove(temporary)
+    logger.info('exported %s (outputs: %s)', path, ', '.join(names))
+    return names
+
+
+def onnxruntime_session(path: str, threads: Optional[int] = None):
+    """A CPU ONNX Runtime session; ``threads`` fixes intra-op threads (inter-op is 1)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def run_onnxruntime(path_or_session, inputs: Tensor) -> List[np.ndarray]:
+    """Outputs of an ONNX model (path or session) for ``inputs``."""
+    session = (onnxruntime_session(path_or_session)
+               if isinstance(path_or_session, str) else path_or_session)
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: inputs.detach().cpu().numpy().astype(np.float32)})
+
+
+@torch.no_grad()
+def compare_with_onnxruntime(wrapper: nn.Module, path_or_session,
+                             inputs: Tensor) -> Dict[str, float]:
+    """Compare PyTorch and ONNX Runtime on ``inputs`` over all outputs.
+
+    Returns:
+        ``dict(max_abs_diff=..., max_abs_value=..., relative=...)``: the largest absolute
+        difference, the largest absolute PyTorch output, and their ratio.
+
+    Raises:
+        ValueError: if the number of outputs or any output shape differs.
+    """
+    expected = as_tuple(wrapper.eval()(inputs))
+    actual = run_onnxruntime(path_or_session, inputs)
+    if len(actual) != len(expected):
+        raise ValueError(f'ONNX model gives {len(actual)} outputs, PyTorch {len(expected)}')
+    worst, largest = 0.0, 0.0
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if tuple(a.shape) != tuple(e.shape):
+            raise ValueError(f'output {i}: ONNX shape {tuple(a.shape)} != PyTorch '
+                             f'{tuple(e.shape)} for input {tuple(inputs.shape)}')
+        if a.size:
+            worst = max(worst, float(np.abs(a - e.numpy()).max()))
+            largest = max(largest, float(e.abs().max()))
+    return dict(max_abs_diff=worst, max_abs_value=largest,
+                relative=worst / largest if largest else worst)
+
+
+def max_abs_difference(wrapper: nn.Module, path_or_session, inputs: Tensor) -> float:
+    """Largest absolute difference between PyTorch and ONNX Runtime over all outputs."""
+    return compare_with_onnxruntime(wrapper, path_or_session, inputs)['max_abs_diff']
