@@ -1,4 +1,5 @@
 """Build a model from any mmpretrain / mmdet / mmseg config, optionally with a checkpoint."""
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -16,11 +17,26 @@ from ..utils import checkpoint_is_fused, load_checkpoint_file
 logger = logging.getLogger(__name__)
 
 
+def resolve_config_path(path: str) -> str:
+    """Turn ``'package::relative/path.py'`` into the file shipped in the installed package."""
+    if '::' not in path:
+        return path
+    package, relative = path.split('::', 1)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f'config {path!r}: package {package!r} is not installed')
+    return osp.join(spec.submodule_search_locations[0], '.mim', 'configs', relative)
+
+
 def load_config(config, cfg_options: Optional[Dict] = None) -> Config:
-    """A :class:`Config` from a path (or a Config), with ``cfg_options`` merged in."""
+    """A :class:`Config` from a path (or a Config), with ``cfg_options`` merged in.
+
+    ``'mmdet::ssd/x.py'``-style paths read the configs shipped inside an installed library.
+    """
     if isinstance(config, Config):
         cfg = config.copy()
     else:
+        config = resolve_config_path(config)
         if not osp.isfile(config):
             raise FileNotFoundError(f'config file {config!r} not found (working directory '
                                     f'{os.getcwd()!r})')

@@ -61,6 +61,7 @@ def run_export(argv: Optional[Sequence[str]] = None) -> Dict:
     example = torch.randn(1, 3, height, width)
     names = export_onnx(wrapper, example, out, dynamic_batch=True,
                         dynamic_spatial=dynamic_spatial, opset=args.opset)
+    logger.info('exported %s (%s; outputs: %s)', out, task, ', '.join(names))
     result = dict(path=out, task=task, outputs=names, max_abs_diff=None, relative_diff=None)
     if args.verify_batch > 0:
         inputs = torch.randn(args.verify_batch, 3, height, width,

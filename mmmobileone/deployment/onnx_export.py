@@ -66,7 +66,7 @@ def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: b
     finally:
         if osp.exists(temporary):
             os.remove(temporary)
-    logger.info('exported %s (outputs: %s)', path, ', '.join(names))
+    logger.debug('exported %s (outputs: %s)', path, ', '.join(names))
     return names
 
 
