@@ -108,8 +108,8 @@ def _prepare_cpu_distributed(cfg: Config, launcher: str) -> None:
         dist_cfg['backend'] = 'gloo'
     reverted = _revert_syncbn_cfg(cfg.model)
     if reverted or cfg.get('sync_bn'):
-        logger.warning(f'no CUDA device: PyTorch DDP refuses SyncBatchNorm on CPU, so the '
-                       f'{reverted} SyncBN layer config(s) become BN (per-process statistics)')
+        logger.warning(f'no CUDA device: PyTorch DDP refuses SyncBatchNorm on CPU, so SyncBN '
+                       f'becomes BN ({reverted} norm config(s) changed; per-process statistics)')
         cfg.sync_bn = None
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         broadcast_buffers=False, find_unused_parameters=cfg.get('find_unused_parameters', False))

@@ -75,7 +75,7 @@ def test_two_process_cpu_training_and_testing(tmp_path):
 
     result = _torchrun('dist_train.sh', [config, '2'], tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert 'SyncBN layer config(s) become BN' in result.stderr
+    assert 'SyncBN becomes BN (1 norm config(s) changed' in result.stderr
 
     work_dir = cfg['work_dir']
     records = []
