@@ -10,7 +10,7 @@ import os
 
 import pytest
 import torch
-from conftest import randomize_bn, relative_error
+from conftest import ROOT, randomize_bn, relative_error
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
@@ -222,3 +222,26 @@ def test_converted_checkpoint_loads_with_mmengine(references, tmp_path):
     load_checkpoint(target, out, map_location='cpu', strict=True, logger='silent')
     with torch.no_grad():
         assert relative_error(target(INPUT, mode='tensor'), expected) < 1e-5
+
+
+def test_converted_checkpoint_fits_the_shipped_imagenet_config(tmp_path):
+    """A 1000-class Apple checkpoint -> configs/mobileone_s0_imagenet.py, strict load."""
+    from mmmobileone.converters import target_shapes
+    from mmmobileone.deployment import build_model, tensor_model
+    generator = torch.Generator().manual_seed(5)
+    ours = {key: (torch.tensor(0) if key.endswith('num_batches_tracked') else
+                  torch.rand(shape, generator=generator) + 0.5 if 'running_var' in key else
+                  torch.randn(shape, generator=generator) * 0.1)
+            for key, shape in target_shapes('s0', fused=False, num_classes=1000).items()}
+    path = str(tmp_path / 'mobileone_s0_unfused.pth.tar')
+    torch.save({to_apple(k): v for k, v in ours.items()}, path)
+    out = str(tmp_path / 'mobileone_s0.pth')
+    convert_cli([path, out], source='apple')
+    config = f'{ROOT}/configs/mobileone_s0_imagenet.py'
+    unfused = tensor_model(build_model(config, out, fuse=False))  # strict load
+    fused = tensor_model(build_model(config, out, fuse=True))
+    with torch.no_grad():
+        expected = unfused(INPUT)
+        assert expected.shape == (2, 1000)
+        assert relative_error(fused(INPUT), expected) < 1e-5
+    assert torch.equal(unfused.model.head.fc.weight, ours['head.fc.weight'])
