@@ -156,8 +156,9 @@ def small_run_options(cfg: Any,
     Only the data location, the crop (with the resize scales that go with it: ``(4c, c)`` for
     crop ``c``, as mmseg's ``(2048, 512)`` for 512), the number of iterations and the batch size
     change; everything else (model, optimizer, hooks) stays the shipped config's. Data loading
-    runs in the main process (``num_workers=0``) and the backbone starts from random weights
-    (``init_cfg=None``: no download).
+    runs in the main process (``num_workers=0``), the backbone starts from random weights
+    (``init_cfg=None``: no download), and checkpoints leave out the optimizer state and the extra
+    "best" copy (``save_optimizer=False``, ``save_best=None``), which only cost disk time here.
 
     Args:
         cfg: An mmengine ``Config`` of an iteration-based segmentation config.
@@ -177,6 +178,9 @@ def small_run_options(cfg: Any,
     if 'train_cfg' in cfg and 'max_iters' in cfg.train_cfg:
         options += [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
                     f'default_hooks.checkpoint.interval={max_iters}']
+    if 'checkpoint' in cfg.get('default_hooks', {}):
+        options += ['default_hooks.checkpoint.save_optimizer=False',
+                    'default_hooks.checkpoint.save_best=None']
     for split in ('train', 'val', 'test'):
         key = f'{split}_dataloader'
         if cfg.get(key) is None:
