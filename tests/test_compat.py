@@ -84,3 +84,24 @@ def test_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(ToyModel(), str(path), map_location='cpu')
     assert not marker.exists()
+
+
+class _GetattrEscape:
+    """Pickles as getattr(HistoryBuffer, '__init__'), one step towards arbitrary attributes."""
+
+    def __reduce__(self):
+        from mmengine.logging.history_buffer import HistoryBuffer
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_getattr_in_a_pickle_reaches_only_history_buffer_statistics(tmp_path):
+    from mmengine.logging.history_buffer import HistoryBuffer
+    path = tmp_path / 'escape.pth'
+    torch.save({'state_dict': {}, 'payload': _GetattrEscape()}, path)
+    with pytest.raises((pickle.UnpicklingError, AttributeError), match='not allowed'):
+        torch.load(path, weights_only=True)
+    buffer = HistoryBuffer()
+    buffer.update(3.0)
+    good = tmp_path / 'buffer.pth'
+    torch.save({'buffer': buffer}, good)
+    assert torch.load(good, weights_only=True)['buffer'].mean() == 3.0

@@ -53,7 +53,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=10.0)}))
-# the total batch size the schedules are computed for (4 GPUs x 4 images)
+# the total batch size the schedules are computed for (8 GPUs x 2 images)
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 val_cfg = dict(type='ValLoop')

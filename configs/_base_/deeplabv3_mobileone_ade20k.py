@@ -7,7 +7,7 @@ _base_ = [
 ]
 
 # 50 epochs as iterations: ceil(20210 / 16) = 1264 iterations per epoch at a total batch of 16
-# (4 GPUs x 4 images), 50 x 1264 = 63200 iterations. Another total batch B: 50 * ceil(20210 / B).
+# (8 GPUs x 2 images), 50 x 1264 = 63200 iterations. Another total batch B: 50 * ceil(20210 / B).
 num_train_images = 20210
 total_batch_size = 16
 iters_per_epoch = -(-num_train_images // total_batch_size)
@@ -26,7 +26,7 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
-train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 
 model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=150))
 

@@ -8,7 +8,7 @@ _base_ = [
 ]
 
 # 50 epochs as iterations: ceil(10582 / 16) = 662 iterations per epoch at a total batch of 16
-# (4 GPUs x 4 images), 50 x 662 = 33100 iterations. Another total batch B: 50 * ceil(10582 / B).
+# (8 GPUs x 2 images), 50 x 662 = 33100 iterations. Another total batch B: 50 * ceil(10582 / B).
 num_train_images = 10582
 total_batch_size = 16
 iters_per_epoch = -(-num_train_images // total_batch_size)
@@ -40,7 +40,7 @@ voc_aug = dict(
     ann_file='ImageSets/Segmentation/aug.txt',
     pipeline=train_pipeline)
 train_dataloader = dict(
-    batch_size=4, dataset=dict(type='ConcatDataset', datasets=[voc_train, voc_aug]))
+    batch_size=2, dataset=dict(type='ConcatDataset', datasets=[voc_train, voc_aug]))
 
 model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=21))
 
