@@ -1,0 +1,61 @@
+"""Draw predictions on images: ``python tools/image_demo.py INPUTS... CONFIG CHECKPOINT``.
+
+INPUTS are image files, folders or glob patterns (quote globs). Works for detection (boxes,
+labels, scores), segmentation (coloured mask overlay) and classification (top-k labels)
+configs. The model is fused (re-parameterized) first unless ``--no-fuse``. Files that cannot be
+read as images are reported and skipped. Example::
+
+    python tools/image_demo.py demo/ 'data/coco/val2017/*.jpg' \\
+        configs/ssdlite_mobileone_s2_coco.py work_dirs/ssdlite_mobileone_s2_coco/deploy.pth
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmmobileone.apis import run_demo  # noqa: E402
+from mmmobileone.cli import report_user_error, setup_cli_logging  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Draw the predictions of a MobileOne classifier, detector or segmentor '
+        'on images', epilog='INPUTS may be image files, folders and (quoted) glob patterns.')
+    parser.add_argument('inputs', nargs='+', help='images, folders or glob patterns')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint (training or fused deploy.pth)')
+    parser.add_argument('--out-dir', default='outputs/demo', help='where pictures are written')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--no-fuse', action='store_true',
+                        help='run the train-time network instead of the fused one')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: draw boxes scoring at least this')
+    parser.add_argument('--topk', type=int, default=5, help='classification: labels to show')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='segmentation: mask opacity in [0, 1]')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, e.g. model.test_cfg.score_thr=0.1')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Returns the exit status: 0, or 1 for a user error (bad config, checkpoint, or no
+    readable image at all), logged as one line."""
+    args = parse_args(argv)
+    setup_cli_logging()
+    try:
+        report = run_demo(args.inputs, args.config, args.checkpoint, args.out_dir,
+                          device=args.device, fuse=not args.no_fuse, score_thr=args.score_thr,
+                          topk=args.topk, opacity=args.opacity, cfg_options=args.cfg_options)
+    except (FileNotFoundError, ValueError) as error:
+        return report_user_error(error)
+    if not report.written:
+        return report_user_error(ValueError(f'no readable image among {args.inputs}'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
