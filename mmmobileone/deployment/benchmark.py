@@ -189,8 +189,8 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
     import matplotlib.pyplot as plt
     rows = [r for r in rows if r.group == 'classification' and r.best_fused(backend)]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = {'mobileone': ('o-', 'tab:red', 'MobileOne S0-S4'),
-              'mobileone-mu': ('s-', 'tab:orange', 'MobileOne mu0-mu2'),
+    styles = {'mobileone': ('o', 'tab:red', 'MobileOne S0-S4'),
+              'mobileone-mu': ('s', 'tab:orange', 'MobileOne mu0-mu2'),
               'baseline': ('^', 'tab:blue', 'baselines')}
     for axis, (attribute, unit) in zip(axes, (('params_fused', 'parameters (M)'),
                                               ('macs_fused', 'MACs (G)'))):
@@ -210,15 +210,17 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
             if family.startswith('mobileone'):  # the same networks before fusion
                 unfused = [r.median('unfused', backend) for r in chosen]
                 axis.plot([getattr(r, attribute.replace('fused', 'unfused')) / scale
-                           for r in chosen], unfused, marker[0], color=colour,
+                           for r in chosen], unfused, marker, color=colour,
                           markerfacecolor='none', linestyle=':', alpha=0.6,
                           label=f'{label}, unfused')
-        axis.set_xlabel(unit)
-        axis.set_ylabel(f'latency (ms, median, {"ONNX Runtime" if backend == "ort" else "PyTorch"}'
-                        ', batch 1)')
+        axis.set_xscale('log')
+        axis.set_yscale('log')
+        axis.set_xlabel(f'{unit}, log scale')
+        axis.set_ylabel('median latency (ms), log scale')
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    figure.suptitle(title, fontsize=9)
+    engine = 'ONNX Runtime' if backend == 'ort' else 'PyTorch eager'
+    figure.suptitle(f'{engine}, {title}', fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -245,13 +247,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help='backend whose fused latency the plot and GFLOP/s use')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_latency',
                         help='writes latency.md, latency.json and latency.png here')
+    parser.add_argument('--replot', metavar='JSON',
+                        help='only redraw latency.png in --out-dir from a latency.json written '
+                        'by an earlier run (no measurement)')
     return parser
+
+
+def replot(path: str, out_dir: str, backend: str) -> None:
+    """Redraw the plot of an earlier run from its ``latency.json``."""
+    with open(path) as f:
+        saved = json.load(f)
+    environment = saved['environment']
+    os.makedirs(out_dir, exist_ok=True)
+    plot([Row(**row) for row in saved['rows']], osp.join(out_dir, 'latency.png'), backend,
+         f'batch 1, {environment["threads"]} thread(s), torch {environment["torch"]}, '
+         f'onnxruntime {environment["onnxruntime"]}; {environment["load_before"]}')
 
 
 def run_benchmark(argv: Optional[Sequence[str]] = None) -> Dict:
     """Run the benchmark; returns ``dict(rows, gemm_gflops, environment)``."""
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     args = build_parser().parse_args(argv)
+    if args.replot:
+        replot(args.replot, args.out_dir, args.plot_backend)
+        return {}
     known = {e.name for e in ENTRIES}
     unknown = sorted(set(args.models or []) - known)
     if unknown:
