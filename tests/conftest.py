@@ -11,7 +11,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 PERT_MEAN, PERT_VAR = 0.1, 0.2
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# one intra-op thread: on 2 shared cores, small convolutions slow down ~100x with 2 threads
+torch.set_num_threads(1)
 
 
 def randomize_bn(model: torch.nn.Module, seed: int = 0,
