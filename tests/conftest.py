@@ -80,6 +80,17 @@ def max_relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).abs().max() / expected.abs().max().clamp_min(1e-300)).item()
 
 
+@pytest.fixture(autouse=True)
+def _isolate_test():
+    """Seed torch; keep mmengine's global default scope from leaking into the next test."""
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    torch.manual_seed(0)  # every test sees the same initial weights, whatever ran before it
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
 @pytest.fixture
 def repo_root() -> str:
     return ROOT

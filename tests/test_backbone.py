@@ -44,11 +44,30 @@ def test_every_unit_fuses_exactly_on_its_own_input(arch):
             x = expected / expected.std().clamp_min(1e-6)
 
 
+def assert_exact_and_float32_sound(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Fusion is exact in float64; in float32 the fused model is as accurate as the unfused one.
+
+    Deep float32 networks carry their own rounding noise (S0's unfused float32 output lies up to
+    1.4e-5 from its float64 value at output stride 8), so the float32 criterion is measured
+    against the float64 truth rather than against the noisy unfused float32 output.
+    """
+    model.eval()
+    with torch.no_grad():
+        model64 = copy.deepcopy(model).double()
+        truth = model64(x.double())
+        fused64 = reparameterize_model(model64)(x.double())
+        unfused32, fused32 = model(x), reparameterize_model(model)(x)
+    for t, f64, u32, f32 in zip(truth, fused64, unfused32, fused32):
+        assert relative_error(f64, t) < 1e-10
+        assert relative_error(f32, t) <= 1.5 * relative_error(u32, t) + 1e-7
+
+
 @pytest.mark.parametrize('strides,dilations,stride', [
     ((2, 2, 2, 2), (1, 1, 1, 1), 32),
     ((2, 2, 2, 1), (1, 1, 1, 2), 16),
     ((2, 2, 1, 1), (1, 1, 2, 4), 8),
     ((2, 1, 2, 1), (1, 3, 1, 2), 8),
+    ((1, 1, 1, 1), (1, 2, 3, 5), 2),
 ])
 @pytest.mark.parametrize('arch', ['s0', 's4', 'mu1'])
 def test_output_stride_and_dilation_stay_exact(arch, strides, dilations, stride):
@@ -59,25 +78,7 @@ def test_output_stride_and_dilation_stay_exact(arch, strides, dilations, stride)
     outs = model.eval()(x)
     assert outs[-1].shape[-1] == 64 // stride
     assert [o.shape[1] for o in outs] == list(model.out_channels)
-    assert fused_vs_unfused(model, x) < TOLERANCE
-
-
-@pytest.mark.parametrize('arch', ['s0', 's4'])
-def test_stress_layout_is_exact_in_float64_and_as_accurate_as_unfused_in_float32(arch):
-    """Output stride 2 with dilations up to 5: float32 noise of the *unfused* network itself
-    exceeds 1e-5 here, so exactness is shown in float64, and in float32 the fused model must be
-    no further from the float64 truth than the unfused one."""
-    model = randomize_bn(MobileOne(arch, out_indices=(0, 1, 2, 3), strides=(1, 1, 1, 1),
-                                   dilations=(1, 2, 3, 5)), seed=2).eval()
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        model64 = copy.deepcopy(model).double()
-        truth = model64(x.double())
-        fused64 = reparameterize_model(model64)(x.double())
-        unfused32, fused32 = model(x), reparameterize_model(model)(x)
-    for t, f64, u32, f32 in zip(truth, fused64, unfused32, fused32):
-        assert relative_error(f64, t) < 1e-10
-        assert relative_error(f32, t) <= 1.5 * relative_error(u32, t) + 1e-7
+    assert_exact_and_float32_sound(model, x)
 
 
 def test_default_output_shapes_s0():
