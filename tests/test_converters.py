@@ -33,16 +33,6 @@ TIMM_NAMES = [('branch_norm.', 'identity.'), ('branch_conv_list.', 'conv_kxk.'),
               ('branch_reparam.', 'reparam_conv.')]
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """One intra-op thread: on a shared, loaded CPU two threads spin-wait for each other and
-    make small convolutions ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def to_apple(key: str) -> str:
     if key.startswith('head.fc.'):
         return 'linear.' + key[len('head.fc.'):]

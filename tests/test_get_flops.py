@@ -1,6 +1,4 @@
 """Parameter / MAC counts of whole configs (tools/analysis/get_flops.py)."""
-import pytest
-import torch
 from conftest import ROOT
 
 from mmmobileone.deployment.flops import config_complexity, format_table, run_get_flops
@@ -15,16 +13,6 @@ model = dict(
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=1000, in_channels=1024))
 """
-
-
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """One intra-op thread: on a shared, loaded CPU two threads spin-wait for each other and
-    make small convolutions ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_classifier_config_matches_the_paper_counts(tmp_path):

@@ -12,18 +12,16 @@ import torch
 from conftest import ROOT, relative_error
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmpretrain.evaluation import Accuracy
+from mmpretrain.registry import MODELS
 
-mmpretrain = pytest.importorskip('mmpretrain')
-
-from mmengine.runner import Runner  # noqa: E402
-from mmpretrain.evaluation import Accuracy  # noqa: E402
-from mmpretrain.registry import MODELS  # noqa: E402
-
-from mmmobileone.cli import run_test, run_train  # noqa: E402
-from mmmobileone.cls import (ProgressiveLearningHook, ScaledAutoAugment,  # noqa: E402
-                             find_train_transforms, scale_policy)
-from mmmobileone.models import fused_classifier_complexity  # noqa: E402
-from mmmobileone.testing.imagenet import make_tiny_imagenet  # noqa: E402
+from mmmobileone.cli import run_test, run_train
+from mmmobileone.cls import (ProgressiveLearningHook, ScaledAutoAugment, find_train_transforms,
+                             scale_policy)
+from mmmobileone.models import fused_classifier_complexity
+from mmmobileone.testing.imagenet import make_tiny_imagenet
 
 VARIANTS = ('s0', 's1', 's2', 's3', 's4', 'mu0', 'mu1', 'mu2')
 AUTOAUGMENT = ('s2', 's3', 's4')
@@ -31,15 +29,6 @@ HEAD_CHANNELS = dict(s0=1024, s1=1280, s2=2048, s3=2048, s4=2048, mu0=384, mu1=5
 # fused params with the 1000-class head, in millions (REFERENCE.md section 1; paper Tables 7, 17)
 PAPER_PARAMS_M = dict(s0=2.08, s1=4.76, s2=7.81, s3=10.08, s4=14.84, mu0=0.56, mu1=0.97,
                       mu2=1.26)
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other jobs for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def config_path(arch: str) -> str:
@@ -50,6 +39,13 @@ def hook_cfg(cfg: Config, hook_type: str) -> dict:
     matches = [h for h in cfg.custom_hooks if h['type'].split('.')[-1] == hook_type]
     assert len(matches) == 1, f'{hook_type} should appear once in {cfg.custom_hooks}'
     return matches[0]
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build everything from mmpretrain's registries, whatever scope earlier tests left."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 def build_classifier(cfg: Config, deploy: bool = False) -> torch.nn.Module:
@@ -109,7 +105,7 @@ def test_config_follows_paper_recipe(arch):
 
 
 @pytest.mark.parametrize('arch', VARIANTS)
-def test_config_builds_paper_sized_model(arch, one_thread):
+def test_config_builds_paper_sized_model(arch):
     cfg = Config.fromfile(config_path(arch))
     train_time = build_classifier(cfg)
     deployed = build_classifier(cfg, deploy=True)  # what reparameterization produces
@@ -210,7 +206,7 @@ def _assert_cosine_schedules(runner) -> None:
     assert cosine < 1 - 1e-4  # the schedules did move
 
 
-def test_progressive_learning_switches_in_runner_and_after_resume(tmp_path, one_thread):
+def test_progressive_learning_switches_in_runner_and_after_resume(tmp_path):
     data_root = str(tmp_path / 'imagenet')
     make_tiny_imagenet(data_root, num_classes=2, train_per_class=4, val_per_class=1,
                        image_size=32)
@@ -268,7 +264,7 @@ def _accuracy(scores: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def test_train_then_test_evaluates_and_ships_the_fused_ema_model(
-        tmp_path, monkeypatch, one_thread):
+        tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the configs' default data root: data/imagenet
     make_tiny_imagenet('data/imagenet', num_classes=4, train_per_class=4, val_per_class=2,
                        image_size=48)

@@ -29,16 +29,6 @@ S4_LIKE = dict(num_blocks=[1, 1, 2, 1], width_factor=[0.5, 0.5, 0.5, 0.5],
                num_conv_branches=[1, 1, 1, 1], num_se_blocks=[0, 0, 1, 1])
 
 
-@pytest.fixture(autouse=True, scope='module')
-def single_thread():
-    """One intra-op thread: on a shared, loaded CPU two threads spin-wait for each other and
-    make small convolutions ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def op_types(path: str) -> set:
     return {node.op_type for node in onnx.load(path).graph.node}
 
