@@ -6,6 +6,7 @@ import math
 import os.path as osp
 import pickle
 
+import mmpretrain
 import numpy as np
 import pytest
 import torch
