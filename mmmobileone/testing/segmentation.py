@@ -8,11 +8,13 @@ Pillow are used (no mmseg import).
 import json
 import os
 import os.path as osp
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from ..utils.checks import iter_dataset_cfgs
 
 Size = Tuple[int, int]  # (height, width)
 
@@ -186,7 +188,7 @@ def small_run_options(cfg: Any,
         if cfg.get(key) is None:
             continue
         options += [f'{key}.num_workers=0', f'{key}.persistent_workers=False']
-        for where, dataset in _leaf_datasets(cfg[key]['dataset'], f'{key}.dataset'):
+        for where, dataset in iter_dataset_cfgs(cfg[key]['dataset'], f'{key}.dataset'):
             options.append(f'{where}.data_root={data_root}')
             for i, transform in enumerate(dataset.get('pipeline', [])):
                 if 'crop_size' in transform:
@@ -194,17 +196,6 @@ def small_run_options(cfg: Any,
                 if transform.get('type') in ('Resize', 'RandomResize') and 'scale' in transform:
                     options.append(f'{where}.pipeline.{i}.scale=({4 * crop_size},{crop_size})')
     return options
-
-
-def _leaf_datasets(dataset: Dict, where: str) -> Iterator[Tuple[str, Dict]]:
-    """``(dotted key, dataset cfg)`` for each dataset, looking through dataset wrappers."""
-    if 'datasets' in dataset:
-        for i, child in enumerate(dataset['datasets']):
-            yield from _leaf_datasets(child, f'{where}.datasets.{i}')
-    elif 'dataset' in dataset:
-        yield from _leaf_datasets(dataset['dataset'], f'{where}.dataset')
-    else:
-        yield where, dataset
 
 
 def make_coco_voc_dataset(root: str, size: Size = (40, 60)) -> Tuple[str, Dict[str, np.ndarray]]:

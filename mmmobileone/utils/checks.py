@@ -11,19 +11,22 @@ from mmengine.config import Config
 DATA_DOCS = 'README.md, section "Datasets"'
 
 
-def _dataset_cfgs(cfg, where: str) -> Iterator[Tuple[str, Dict]]:
-    """Yield ``(where, dataset_cfg)`` for a dataset config, looking through dataset wrappers."""
+def iter_dataset_cfgs(cfg, where: str) -> Iterator[Tuple[str, Dict]]:
+    """Yield ``(key, dataset_cfg)`` for each leaf dataset, looking through dataset wrappers.
+
+    ``key`` is the dotted path that ``--cfg-options`` accepts, e.g.
+    ``train_dataloader.dataset.datasets.1`` for the second dataset of a ``ConcatDataset``.
+    """
     if cfg is None:
         return
     if isinstance(cfg, (list, tuple)):
         for i, item in enumerate(cfg):
-            yield from _dataset_cfgs(item, f'{where}[{i}]')
-        return
-    if 'dataset' in cfg:
-        yield from _dataset_cfgs(cfg['dataset'], f'{where}.dataset')
-    if 'datasets' in cfg:
-        yield from _dataset_cfgs(cfg['datasets'], f'{where}.datasets')
-    if 'dataset' not in cfg and 'datasets' not in cfg:
+            yield from iter_dataset_cfgs(item, f'{where}.{i}')
+    elif 'datasets' in cfg:
+        yield from iter_dataset_cfgs(cfg['datasets'], f'{where}.datasets')
+    elif 'dataset' in cfg:
+        yield from iter_dataset_cfgs(cfg['dataset'], f'{where}.dataset')
+    else:
         yield where, cfg
 
 
@@ -56,8 +59,8 @@ def check_dataset_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
             continue
-        for where, dataset in _dataset_cfgs(loader.get('dataset'),
-                                            f'{split}_dataloader.dataset'):
+        datasets = iter_dataset_cfgs(loader.get('dataset'), f'{split}_dataloader.dataset')
+        for where, dataset in datasets:
             for path in _expected_paths(dataset):
                 if not osp.exists(path):
                     raise FileNotFoundError(
