@@ -32,3 +32,15 @@ def test_missing_folder_hint_is_a_valid_cfg_options_key(tmp_path):
     assert key == 'train_dataloader.dataset.datasets.1.dataset.data_root'
     cfg.merge_from_dict({key: str(tmp_path)})  # the hint, applied as the user would
     check_dataset_paths(cfg, ('train', ))
+
+
+def test_atomic_save_leaves_nothing_behind_on_failure(tmp_path):
+    import torch
+
+    from mmmobileone.utils.deploy import save_checkpoint_atomic
+    path = tmp_path / 'out.pth'
+    save_checkpoint_atomic({'state_dict': {'w': torch.ones(2)}}, str(path))
+    with pytest.raises(Exception):
+        save_checkpoint_atomic({'state_dict': {'bad': lambda: None}}, str(path))  # unpicklable
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['out.pth']
+    assert torch.equal(torch.load(path, weights_only=True)['state_dict']['w'], torch.ones(2))

@@ -68,7 +68,7 @@ def test_train_then_test_fused_unfused_and_deployed(trained, tmp_path):
     assert runner.epoch == 2 and runner.iter == 4
     names = set(os.listdir(trained['work_dir']))
     assert {'epoch_1.pth', 'epoch_2.pth', 'deploy.pth', 'last_checkpoint'} <= names
-    assert not any(name.endswith('.partial') for name in names)
+    assert not any(name.endswith('.part') for name in names)  # no temporary file left
 
     fused_pkl = str(tmp_path / 'fused.pkl')
     show_dir = tmp_path / 'show'

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..models.reparam import reparameterize_model
 from ..utils.checks import checkpoint_is_fused, load_checkpoint_file
-from ..utils.deploy import deploy_checkpoint, needs_fusion, save_deploy_checkpoint
+from ..utils.deploy import deploy_checkpoint, needs_fusion, save_checkpoint_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,6 @@ def convert_checkpoint(config: Config,
 
     meta = dict(ckpt.get('meta') or {})
     meta['converted_from'] = osp.basename(checkpoint)
-    save_deploy_checkpoint(deploy_checkpoint(deployed, meta), out_file)
+    save_checkpoint_atomic(deploy_checkpoint(deployed, meta), out_file)
     return ConversionReport(out_file=out_file, relative_error=error,
                             params_before=_num_params(model), params_after=_num_params(deployed))

@@ -7,9 +7,6 @@ gap is a missing BatchNorm ``num_batches_tracked`` counter (some exporters strip
 affect inference), which is filled with 0 and reported.
 """
 import logging
-import os
-import os.path as osp
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -17,6 +14,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 
 from ..models.backbones import ARCH_SETTINGS, MobileOne
+from ..utils.deploy import save_checkpoint_atomic
 from .layouts import Layout, get_layout
 
 logger = logging.getLogger(__name__)
@@ -230,19 +228,9 @@ def convert_state_dict(checkpoint: Mapping, layout: str, arch: str = 'auto',
 def save_converted(result: ConversionResult, path: str, meta: Optional[Dict] = None) -> None:
     """Write ``dict(meta=..., state_dict=...)`` to ``path`` atomically.
 
-    The file appears complete or not at all (written to a temporary file in the same folder,
-    then renamed). ``meta`` is merged into the recorded ``arch``, ``fused`` and ``num_classes``.
+    ``meta`` is merged into the recorded ``arch``, ``fused`` and ``num_classes``.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     info = dict(arch=result.arch, fused=result.fused, num_classes=result.num_classes,
                 backbone_only='head.fc.weight' not in result.state_dict,
                 converted_by='mmmobileone', **(meta or {}))
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix='.part')
-    os.close(handle)
-    try:
-        torch.save(dict(meta=info, state_dict=result.state_dict), temporary)
-        os.replace(temporary, path)
-    finally:
-        if osp.exists(temporary):
-            os.remove(temporary)
+    save_checkpoint_atomic(dict(meta=info, state_dict=result.state_dict), path)

@@ -1,6 +1,7 @@
 """The deployed (fused) checkpoint format shared by ReparamHook and the converter."""
 import os
 import os.path as osp
+import tempfile
 from typing import Dict, Optional
 
 import torch
@@ -35,10 +36,19 @@ def deploy_checkpoint(fused_model: nn.Module, meta: Optional[Dict] = None) -> Di
     return dict(meta=meta, state_dict=state_dict)
 
 
-def save_deploy_checkpoint(checkpoint: Dict, path: str) -> None:
-    """Write a checkpoint atomically: a crash never leaves a truncated file at ``path``."""
+def save_checkpoint_atomic(checkpoint: Dict, path: str) -> None:
+    """Write a checkpoint atomically: the file appears complete or not at all.
+
+    It is written to a temporary file in the same folder, then renamed; a failure removes the
+    temporary file and leaves ``path`` as it was.
+    """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    partial = f'{path}.partial'
-    torch.save(checkpoint, partial)
-    os.replace(partial, path)
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix='.part')
+    os.close(handle)
+    try:
+        torch.save(checkpoint, temporary)
+        os.replace(temporary, path)
+    finally:
+        if osp.exists(temporary):
+            os.remove(temporary)

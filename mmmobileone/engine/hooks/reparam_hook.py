@@ -9,7 +9,7 @@ from torch import nn
 
 from ...models.reparam import reparameterize_model
 from ...registry import HOOKS
-from ...utils.deploy import deploy_checkpoint, needs_fusion, save_deploy_checkpoint
+from ...utils.deploy import deploy_checkpoint, needs_fusion, save_checkpoint_atomic
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -131,6 +131,6 @@ class ReparamHook(Hook):
         if dataset_meta is not None:
             meta['dataset_meta'] = dict(dataset_meta)
         path = osp.join(runner.work_dir, self.deploy_filename)
-        save_deploy_checkpoint(deploy_checkpoint(fused, meta), path)
+        save_checkpoint_atomic(deploy_checkpoint(fused, meta), path)
         runner.logger.info(f'ReparamHook: deployed (fused) checkpoint of the {meta["weights"]} '
                            f'weights written to {path}; load it with model.backbone.deploy=True')
