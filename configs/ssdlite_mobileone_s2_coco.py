@@ -7,17 +7,19 @@
 #   python tools/test.py configs/ssdlite_mobileone_s2_coco.py CHECKPOINT   # COCO bbox mAP
 #
 # With fewer GPUs or images per GPU add --auto-scale-lr (lr scales with the total batch / 192).
-# ImageNet-pretrained backbone (as in the paper): a checkpoint of
-# configs/mobileone_s2_imagenet.py (or a converted one) loads its `backbone.` weights with
-#   --cfg-options model.backbone.init_cfg._delete_=True model.backbone.init_cfg.type=Pretrained \
-#       model.backbone.init_cfg.checkpoint=CKPT model.backbone.init_cfg.prefix=backbone.
-# or in a config inheriting from this one:
-#   model = dict(backbone=dict(init_cfg=dict(
-#       _delete_=True, type='Pretrained', checkpoint=CKPT, prefix='backbone.')))
-# Without it the backbone starts from scratch (Kaiming init); see docs/detection.md.
-_base_ = 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py'
+# The backbone starts from ImageNet weights, as in the paper: mmpretrain's released MobileOne-S2
+# (configs/_base_/mobileone_pretrained.py), downloaded on first use. Offline, or with your own
+# weights: --cfg-options model.backbone.init_cfg.checkpoint=PATH (a checkpoint of
+# configs/mobileone_s2_imagenet.py, an mmpretrain one, or one converted by
+# tools/model_converters/*_to_mmmobileone.py); model.backbone.init_cfg=None trains from scratch.
+# See docs/detection.md.
+_base_ = [
+    'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py',
+    './_base_/mobileone_pretrained.py'
+]
 
-custom_imports = dict(imports=['mmmobileone', 'mmmobileone.det'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmmobileone', 'mmmobileone.integrations.mmdet'], allow_failed_imports=False)
 
 # MobileOne stages 3 and 4 (strides 16 and 32) feed SSDNeck, whose depthwise extra layers add
 # strides 64..320; the first two neck outputs are the backbone features themselves.
@@ -27,11 +29,11 @@ model = dict(
         type='mmmobileone.MobileOne',
         arch='s2',
         out_indices=(2, 3),
-        init_cfg=None),
+        init_cfg=_base_.mobileone_pretrained.s2),
     neck=dict(in_channels=(640, 2048), out_channels=(640, 2048, 512, 256, 256, 128)),
-    # mmdet 3.3.0's SSDHead cannot predict (no `loss_cls`); SSDLiteHead is it, fixed.
+    # mmdet 3.3.0's SSDHead cannot predict (no `loss_cls`); FixedSSDHead is it, fixed.
     bbox_head=dict(
-        type='mmmobileone.SSDLiteHead', in_channels=(640, 2048, 512, 256, 256, 128)))
+        type='mmmobileone.FixedSSDHead', in_channels=(640, 2048, 512, 256, 256, 128)))
 
 # One epoch is one pass over COCO train2017 (the template repeats it 5 times per epoch).
 train_dataloader = dict(

@@ -1,34 +1,39 @@
-# DeepLabV3-MobileOne on ADE20k (SceneParsing, 150 classes), mmseg's layout:
-# data/ade/ADEChallengeData2016/{images,annotations}/{training,validation}. Annotation value 0
-# ("other") is ignored and 1-150 become classes 0-149 (reduce_zero_label).
+# DeepLabV3-MobileOne on ADE20k (SceneParsing, 150 classes): data and 50-epoch schedule. The
+# paper trains ADE20k "using the same hyperparameters and augmentations" as VOC (Sec. 4), without
+# extra data. mmseg's layout: data/ade/ADEChallengeData2016/{images,annotations}/{training,
+# validation}. Annotation value 0 ("other") is ignored and 1-150 become classes 0-149
+# (reduce_zero_label).
 _base_ = [
     'mmseg::_base_/datasets/ade20k.py', 'mmseg::_base_/default_runtime.py',
     './deeplabv3_mobileone.py'
 ]
 
-# 50 epochs as iterations: ceil(20210 / 16) = 1264 iterations per epoch at a total batch of 16
-# (8 GPUs x 2 images), 50 x 1264 = 63200 iterations. Another total batch B: 50 * ceil(20210 / B).
+# 50 epochs as iterations at a total batch of 128 (8 GPUs x 16 images):
+# ceil(50 x 20210 / 128) = 7895 iterations (mmseg's infinite sampler runs across epoch ends,
+# so this is 50 passes over the 20210 training images); validation and a checkpoint every
+# ceil(5 x 20210 / 128) = 790 iterations (5 epochs) and at the end.
+# Another total batch B: train_dataloader.batch_size = B / GPUs, train_cfg.max_iters and the
+# cosine's `end` = ceil(50 x 20210 / B), and --auto-scale-lr (lr x B / 128).
 num_train_images = 20210
-total_batch_size = 16
-iters_per_epoch = -(-num_train_images // total_batch_size)
-max_iters = 50 * iters_per_epoch
+max_iters = -(-50 * num_train_images // _base_.total_batch_size)
+eval_interval = -(-5 * num_train_images // _base_.total_batch_size)
 warmup_iters = 500
-eval_interval = 5 * iters_per_epoch
 
-data_root = 'data/ade/ADEChallengeData2016'
-crop_size = (512, 512)
-# the paper's augmentations only: random resize, random crop, horizontal flip
+# the paper's augmentations only: random resize (short side 512 x [0.5, 2] = 256-1024, as
+# cvnets' random_resize min 256 / max 1024), random crop 512 (padded with 255 = ignore where the
+# image is smaller), horizontal flip
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomCrop', crop_size=_base_.crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+# 16 images per GPU: 8 GPUs x 16 = the total batch of 128
+train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
 
-model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=150))
+model = dict(decode_head=dict(num_classes=150))
 
 param_scheduler = [
     # linear warmup from 1e-6 to 1e-4, then cosine down to 1e-6 (all x10 for the head)

@@ -20,7 +20,8 @@ metainfo = dict(classes=classes)
 input_size = 128
 
 model = dict(
-    backbone=dict(arch='mu1'),
+    # mu1 has no released ImageNet weights: random init (and no download)
+    backbone=dict(arch='mu1', init_cfg=None),
     # Four levels (feature maps 8, 4, 2, 1 at 128 px) instead of six; slimmer extra layers.
     neck=dict(
         in_channels=(192, 512),

@@ -1,0 +1,9 @@
+# DeepLabV3-MobileOne-S0 on ADE20k at output stride 8, with a 512-channel ASPP at rates 12/24/36
+# (the form of cvnets v0.2's later DeepLabV3 configs, not the paper's); data, recipe and schedule of
+# deeplabv3_mobileone_s0_ade20k.py, which it inherits. MACs_OS8.
+# No paper number belongs to this config (Table 11b's 33.1 is the output-stride-16 config's).
+_base_ = './deeplabv3_mobileone_s0_ade20k.py'
+
+model = dict(
+    backbone=dict(strides=(2, 2, 1, 1), dilations=(1, 1, 2, 4)),
+    decode_head=dict(channels=512, dilations=(1, 12, 24, 36)))
