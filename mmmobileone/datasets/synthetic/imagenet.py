@@ -13,9 +13,9 @@ With ``meta=True`` the layout is the one mmpretrain's ``ImageNet`` dataset reads
 With ``meta=False`` both ``train/`` and ``val/`` are class folders and there is no ``meta/``:
 mmpretrain's ``CustomDataset`` (or ``ImageNet``) finds the classes from the folder names.
 
-Class ``k`` is one shape of :data:`.shapes.SHAPES` (``k % 8``) in one hue (the shape's hue,
-shifted by ``HUE_STEP * (k // 8)``), at a random place, size and rotation on a textured
-background, so a small network can learn it.
+Class ``k`` is one shape of :data:`.shapes.SHAPES` (``k % 8``) in one saturated hue (the
+shape's hue, shifted by ``HUE_STEP * (k // 8)``), at a random place, size and rotation on a pale
+textured background, so a small network can learn it.
 """
 from typing import Dict, List, Sequence, Tuple, Union
 
@@ -26,6 +26,8 @@ from .shapes import SHAPES, draw_shape_mask, hue_colour, textured_background
 
 #: Hue shift between classes of the same shape (more than twice the hue jitter).
 HUE_STEP = 23
+#: Colour saturation of the backgrounds (pale: the class is the only vivid colour).
+BACKGROUND_SATURATION = 0.3
 #: Most classes: every shape in 7 hues.
 MAX_CLASSES = len(SHAPES) * (180 // HUE_STEP)
 
@@ -56,7 +58,7 @@ def class_appearance(label: int) -> Tuple[str, int]:
 
 
 def draw_sample(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One square BGR image of class ``label``: its shape in its hue on a textured background.
+    """One square BGR image of class ``label``: its shape in its hue on a pale background.
 
     Args:
         label: Class index.
@@ -67,7 +69,7 @@ def draw_sample(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
         A ``uint8`` array of shape ``(size, size, 3)``.
     """
     shape, hue = class_appearance(label)
-    image = textured_background(size, size, rng)
+    image = textured_background(size, size, rng, saturation=BACKGROUND_SATURATION)
     radius = 0.5 * size * rng.uniform(0.45, 0.75)
     center = tuple(rng.uniform(radius + 1, size - radius - 1, size=2))
     mask = draw_shape_mask(shape, size, size, center, radius, rng)

@@ -97,13 +97,16 @@ def draw_shape_mask(shape: str, height: int, width: int, center: Tuple[float, fl
     return mask
 
 
-def textured_background(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+def textured_background(height: int, width: int, rng: np.random.Generator,
+                        saturation: float = 1.0) -> np.ndarray:
     """A BGR ``uint8`` background: smooth colour noise, stripes or a checkerboard, plus noise.
 
     Args:
         height: Image height in pixels.
         width: Image width in pixels.
         rng: Source of the texture.
+        saturation: Scales each pixel's distance from its grey level (below 1: paler colours,
+            so that the saturated :func:`hue_colour` objects stand out by colour alone).
 
     Returns:
         An array of shape ``(height, width, 3)``.
@@ -126,6 +129,9 @@ def textured_background(height: int, width: int, rng: np.random.Generator) -> np
         other = rng.uniform(60, 200, size=3)
         image = base + (other - base) * (0.5 + 0.5 * pattern[..., None]) * 0.6
     image = image + rng.normal(0, 6, size=(height, width, 3))
+    if saturation != 1.0:
+        grey = image.mean(axis=2, keepdims=True)
+        image = grey + saturation * (image - grey)
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
