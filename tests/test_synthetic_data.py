@@ -276,6 +276,20 @@ def test_coco_voc_crowd_rle_and_polygons(tmp_path):
     assert not expected['c.jpg'].any()
 
 
+def test_uncompressed_rle_decodes_with_pycocotools():
+    from pycocotools import mask as mask_utils
+
+    from mmmobileone.datasets.synthetic.voc import _uncompressed_rle
+    rng = np.random.default_rng(0)
+    for first in (0, 1):
+        mask = (rng.random((7, 9)) < 0.4).astype(np.uint8)
+        mask[0, 0] = first
+        rle = _uncompressed_rle(mask)
+        assert rle['size'] == [7, 9] and sum(rle['counts']) == 63
+        decoded = mask_utils.decode(mask_utils.frPyObjects(rle, 7, 9))
+        assert np.array_equal(decoded, mask)
+
+
 # --------------------------------------------------------------------------------------------
 # ImageNet: mmpretrain's ImageNet and CustomDataset
 
