@@ -1,0 +1,124 @@
+"""Phone / edge runtimes reproduce the fused PyTorch networks (issue 12).
+
+The shipped configs (S0 classifier, SSDLite-mu1 quickstart detector, DeepLabV3-S0 VOC
+segmentor) are built with random weights and BatchNorm statistics calibrated on random images
+(activations O(1), as in a trained network), fused, exported with each backend at a small input
+size, and run by the runtime on a different random input than the one used for export. Core ML
+cannot predict on Linux: its package is converted and checked for names and shapes.
+"""
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, randomize_bn
+
+from mmmobileone.apis import init_model
+from mmmobileone.deploy.backends import coreml, executorch, litert, ncnn
+from mmmobileone.deploy.backends._common import DEPLOY_EXTRA, require
+from mmmobileone.deploy.outputs import as_tuple, output_names, tensor_model
+from mmmobileone.deploy.parity import FLOAT_TOLERANCE, compare_outputs, worst_relative
+from mmmobileone.models import reparameterize_model
+
+#: name -> (config, input size); small sizes keep the suite fast
+MODELS = {
+    'classifier': ('configs/mobileone_s0_imagenet.py', 64),
+    'detector': ('configs/quickstart/ssdlite_mobileone_mu1_synthetic.py', 128),
+    'segmentor': ('configs/deeplabv3_mobileone_s0_voc.py', 64),
+}
+RUNTIMES = {'executorch': executorch, 'litert': litert, 'ncnn': ncnn}
+FILES = {'executorch': ['model.pte'], 'litert': ['model.tflite'],
+         'ncnn': ['model.ncnn.bin', 'model.ncnn.param'], 'coreml': ['model.mlpackage']}
+
+
+class Fused:
+    """A fused tensor-in / tensors-out network with its export and check inputs."""
+
+    def __init__(self, name: str) -> None:
+        config, size = MODELS[name]
+        torch.manual_seed(0)
+        model = init_model(os.path.join(ROOT, config), None, fuse=False)
+        randomize_bn(model, seed=1, calibrate_shape=(2, 3, size, size))
+        self.wrapper = tensor_model(reparameterize_model(model.eval()))
+        self.example = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+        self.check_input = torch.randn(1, 3, size, size,
+                                       generator=torch.Generator().manual_seed(1))
+        self.names = list(output_names(self.wrapper, self.example))
+        with torch.no_grad():
+            self.expected = [t.numpy() for t in as_tuple(self.wrapper(self.check_input))]
+
+
+@pytest.fixture(scope='module')
+def fused():
+    cache = {}
+
+    def get(name: str) -> Fused:
+        if name not in cache:
+            cache[name] = Fused(name)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize('model', list(MODELS))
+@pytest.mark.parametrize('backend', list(RUNTIMES))
+def test_runtime_reproduces_fused_pytorch(backend, model, fused, tmp_path):
+    net = fused(model)
+    runtime = RUNTIMES[backend]
+    paths = runtime.export(net.wrapper, net.example, str(tmp_path), output_names=net.names)
+    # only the model files, no staging folder or intermediate files of the converter
+    assert sorted(os.listdir(tmp_path)) == FILES[backend]
+    assert sorted(os.path.basename(p) for p in paths) == FILES[backend]
+    actual = runtime.run(paths, [net.check_input.numpy()])
+    results = compare_outputs(net.expected, actual, net.names)
+    assert [r.name for r in results] == net.names
+    assert worst_relative(results) < FLOAT_TOLERANCE, [r.line() for r in results]
+
+
+@pytest.mark.parametrize('model', list(MODELS))
+def test_coreml_converts_with_names_and_shapes(model, fused, tmp_path):
+    net = fused(model)
+    paths = coreml.export(net.wrapper, net.example, str(tmp_path), output_names=net.names)
+    assert sorted(os.listdir(tmp_path)) == FILES['coreml']
+    coreml.check(paths, net.example.shape, net.expected, net.names)
+    inputs, outputs = coreml.describe(paths)
+    assert inputs == {'input': tuple(net.example.shape)}
+    assert outputs == {n: tuple(e.shape) for n, e in zip(net.names, net.expected)}
+    with pytest.raises(ValueError, match='outputs'):
+        coreml.check(paths, net.example.shape, net.expected, [n + '_x' for n in net.names])
+    if not coreml.can_run():
+        with pytest.raises(RuntimeError, match='macOS'):
+            coreml.run(paths, [net.check_input.numpy()])
+
+
+def test_missing_runtime_package_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, 'executorch.exir', None)  # import now raises ImportError
+    with pytest.raises(ImportError, match=r'executorch.*pip install -e "\.\[deploy\]"'):
+        executorch.export(torch.nn.Identity(), torch.zeros(1, 3, 8, 8), str(tmp_path))
+    assert DEPLOY_EXTRA in str(pytest.raises(ImportError, require, 'no_such_module_xyz',
+                                             'no-such-package', 'x').value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_conversion_leaves_nothing(monkeypatch, tmp_path):
+    net = torch.nn.Conv2d(3, 4, 3).eval()
+    with pytest.raises(ValueError, match='batch'):
+        ncnn.export(net, torch.zeros(2, 3, 16, 16), str(tmp_path))
+    import pnnx
+    monkeypatch.setattr(pnnx, 'EXEC_PATH', '/bin/false')  # the converter fails
+    with pytest.raises(RuntimeError, match='pnnx failed'):
+        ncnn.export(net, torch.zeros(1, 3, 16, 16), str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_parity_reports_each_output():
+    expected = [np.ones((1, 3)), np.full((1, 2, 2, 2), 10.0)]
+    actual = [np.ones((1, 3)) + 1e-3, np.full((1, 2, 2, 2), 10.0)]
+    results = compare_outputs(expected, actual, ['a', 'b'])
+    assert results[0].line() == 'a max_abs_diff=0.001 rel=0.001'
+    assert results[1].relative == 0.0 and worst_relative(results) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="output 'b'"):
+        compare_outputs(expected, [actual[0], np.zeros((1, 2, 2))], ['a', 'b'])
+    with pytest.raises(ValueError, match='2 outputs'):
+        compare_outputs(expected[:1], actual, ['a'])
