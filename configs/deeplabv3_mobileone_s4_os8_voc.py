@@ -1,6 +1,7 @@
 # DeepLabV3-MobileOne-S4 (no SE) on Pascal VOC + COCO at output stride 8, with a 512-channel ASPP at
 # rates 12/24/36 (the form of cvnets v0.2's later DeepLabV3 configs, not the paper's); data, recipe
-# and schedule of deeplabv3_mobileone_s4_voc.py, which it inherits. MACs_OS8.
+# and schedule of deeplabv3_mobileone_s4_voc.py, which it inherits. Fused, 512x512, 21 classes:
+# 53.4M parameters, 215.0G MACs (output stride 16: 29.3M, 35.0G).
 # No paper number belongs to this config (Table 11b's 80.1 is the output-stride-16 config's).
 _base_ = './deeplabv3_mobileone_s4_voc.py'
 
