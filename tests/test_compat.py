@@ -1,6 +1,8 @@
 """mmengine checkpoints under torch's weights-only loading (mmengine issue 1655)."""
 import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -10,6 +12,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import mmmobileone  # noqa: F401  (applies the fix)
+from mmmobileone.compat import OPT_OUT_ENV, mmengine_checkpoint_types, needs_mmengine_allowlist
+from mmmobileone.fileio import load_checkpoint as load_weights_only
 
 
 class ToyModel(BaseModel):
@@ -60,7 +64,8 @@ def test_real_runner_checkpoint_resumes_and_loads(tmp_path):
     resumed = make_runner(tmp_path, max_epochs=2, resume=True, load_from=str(path))
     resumed.train()
     assert resumed.epoch == 2
-    assert resumed.message_hub.get_info('epoch') == 1 or resumed.epoch == 2
+    # the resumed run started from the saved state: its message hub went on from epoch 1
+    assert resumed.message_hub.get_info('epoch') == 1
 
     model = ToyModel()
     load_checkpoint(model, str(path), map_location='cpu', strict=True)
@@ -105,3 +110,43 @@ def test_getattr_in_a_pickle_reaches_only_history_buffer_statistics(tmp_path):
     good = tmp_path / 'buffer.pth'
     torch.save({'buffer': buffer}, good)
     assert torch.load(good, weights_only=True)['buffer'].mean() == 3.0
+
+
+def test_our_scoped_loads_keep_the_process_wide_allowlist(tmp_path):
+    """torch's safe_globals() removes on exit what it added: our loads must not take away what
+    import mmmobileone allowlisted, or mmengine's next resume fails."""
+    make_runner(tmp_path, max_epochs=1).train()
+    path = str(tmp_path / 'epoch_1.pth')
+    before = set(torch.serialization.get_safe_globals())
+    assert before >= set(mmengine_checkpoint_types())
+    assert load_weights_only(path)['meta']['epoch'] == 1
+    assert set(torch.serialization.get_safe_globals()) == before
+    assert torch.load(path, map_location='cpu', weights_only=True)['meta']['epoch'] == 1
+
+
+@pytest.mark.parametrize('torch_version,mmengine_version,expected', [
+    ('2.11.0+cu130', '0.10.7', True), ('2.6.0', '0.10.7', True), ('2.5.1', '0.10.7', False),
+    ('2.11.0', '0.10.8', False), ('2.11.0', '1.0.0', False)])
+def test_allowlist_only_for_the_versions_that_need_it(torch_version, mmengine_version,
+                                                      expected):
+    assert needs_mmengine_allowlist(torch_version, mmengine_version) is expected
+
+
+def test_opt_out_keeps_the_process_allowlist_empty_and_our_loads_working(tmp_path):
+    make_runner(tmp_path, max_epochs=1).train()
+    script = (
+        'import sys, torch, mmmobileone\n'
+        'from mmmobileone.fileio import load_checkpoint\n'
+        'from mmmobileone.compat import mmengine_checkpoint_types as types\n'
+        'print(sum(t in torch.serialization.get_safe_globals() for t in types()))\n'
+        'print(load_checkpoint(sys.argv[1])["meta"]["epoch"])\n'
+        'try:\n'
+        '    torch.load(sys.argv[1], weights_only=True)\n'
+        'except Exception as error:\n'
+        '    print(type(error).__name__)\n')
+    env = dict(os.environ, **{OPT_OUT_ENV: '1'})
+    result = subprocess.run([sys.executable, '-c', script, str(tmp_path / 'epoch_1.pth')],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    # nothing allowlisted process-wide; our own load still works; a plain load is refused
+    assert result.stdout.split() == ['0', '1', 'UnpicklingError']

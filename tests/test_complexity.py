@@ -1,7 +1,7 @@
 """Fused parameter counts and MACs against the paper (Tables 7, 11 and 17)."""
 import pytest
 
-from mmmobileone.models import fused_classifier_complexity
+from mmmobileone.analysis import fused_classifier_complexity
 
 # (params in millions, MACs in millions) as the paper prints them (Tables 7, 9, 13 and 17),
 # with the number of decimals printed for the parameter count

@@ -15,8 +15,8 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 
 from mmmobileone.converters import ConversionError, convert_state_dict
-from mmmobileone.converters.cli import main as convert_cli
 from mmmobileone.models import MobileOne, reparameterize_model
+from tools.model_converters.published import convert as convert_cli
 
 NUM_CLASSES = 7
 HEAD_CHANNELS = dict(s0=1024, s4=2048)
@@ -173,7 +173,7 @@ def test_conversion_fails_loudly_and_writes_nothing(apple_s0, tmp_path, corrupt,
     path = str(tmp_path / 'bad.pth.tar')
     torch.save(apple_s0, path)
     out = tmp_path / 'out' / 'converted.pth'
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(ValueError, match=message):
         convert_cli([path, str(out)], source='apple')
     assert not out.exists() and os.listdir(tmp_path) == ['bad.pth.tar']
 
@@ -196,8 +196,9 @@ def test_loading_never_executes_code(tmp_path):
     path = str(tmp_path / 'evil.pth.tar')
     torch.save({'linear.weight': torch.zeros(1), 'payload': argparse.Namespace(x=1)}, path)
     out = tmp_path / 'out.pth'
-    with pytest.raises(SystemExit, match='weights-only'):
+    with pytest.raises(ValueError, match='argparse.Namespace.*weights-only') as refused:
         convert_cli([path, str(out)], source='apple')
+    assert 'weights_only=False' not in str(refused.value)  # no advice to drop the protection
     assert not out.exists()
 
 
@@ -216,8 +217,9 @@ def test_converted_checkpoint_loads_with_mmengine(references, tmp_path):
 
 def test_converted_checkpoint_fits_the_shipped_imagenet_config(tmp_path):
     """A 1000-class Apple checkpoint -> configs/mobileone_s0_imagenet.py, strict load."""
+    from mmmobileone.apis import init_model
     from mmmobileone.converters import target_shapes
-    from mmmobileone.deployment import build_model, tensor_model
+    from mmmobileone.deploy import tensor_model
     generator = torch.Generator().manual_seed(5)
     ours = {key: (torch.tensor(0) if key.endswith('num_batches_tracked') else
                   torch.rand(shape, generator=generator) + 0.5 if 'running_var' in key else
@@ -228,8 +230,8 @@ def test_converted_checkpoint_fits_the_shipped_imagenet_config(tmp_path):
     out = str(tmp_path / 'mobileone_s0.pth')
     convert_cli([path, out], source='apple')
     config = f'{ROOT}/configs/mobileone_s0_imagenet.py'
-    unfused = tensor_model(build_model(config, out, fuse=False))  # strict load
-    fused = tensor_model(build_model(config, out, fuse=True))
+    unfused = tensor_model(init_model(config, out, fuse=False))  # strict load
+    fused = tensor_model(init_model(config, out, fuse=True))
     with torch.no_grad():
         expected = unfused(INPUT)
         assert expected.shape == (2, 1000)

@@ -12,10 +12,11 @@ from conftest import ROOT, randomize_bn, relative_error
 from mmengine.config import Config
 from PIL import Image
 
-from mmmobileone.cli import run_test, run_train
 from mmmobileone.models import reparameterize_model
 from mmmobileone.testing.segmentation import (make_ade20k_dataset, make_coco_voc_dataset,
                                               make_voc_dataset, small_run_options)
+from tools.test import test as run_test
+from tools.train import train as run_train
 
 ARCHS = ['s0', 's1', 's2', 's3', 's4']
 STAGE4_CHANNELS = dict(s0=1024, s1=1280, s2=2048, s3=2048, s4=2048)
@@ -34,7 +35,7 @@ def mmseg_scope():
     import mmseg.models  # noqa: F401
     from mmengine.registry import DefaultScope
 
-    import mmmobileone.seg  # noqa: F401
+    import mmmobileone.integrations.mmseg  # noqa: F401
     saved = dict(DefaultScope._instance_dict)
     scope = DefaultScope.get_instance('test_deeplabv3', scope_name='mmseg')
     yield scope
@@ -57,15 +58,16 @@ def build_segmentor(cfg: Config):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_configs_follow_the_paper_recipe(arch, dataset, num_classes, images):
     cfg = Config.fromfile(config_path(f'deeplabv3_mobileone_{arch}_{dataset}'))
-    assert cfg.custom_imports.imports == ['mmmobileone', 'mmmobileone.seg']
+    assert cfg.custom_imports.imports == ['mmmobileone', 'mmmobileone.integrations.mmseg']
     backbone, head = cfg.model.backbone, cfg.model.decode_head
     assert backbone.type == 'mmmobileone.MobileOne' and backbone.arch == arch
-    assert tuple(backbone.strides) == (2, 2, 1, 1) and tuple(backbone.dilations) == (1, 1, 2, 4)
+    # output stride 16 (tests/test_recipes_dense.py checks the rest of the paper's recipe)
+    assert tuple(backbone.strides) == (2, 2, 2, 1) and tuple(backbone.dilations) == (1, 1, 1, 2)
     assert backbone.get('use_se', True) is (arch != 's4')
     assert f'mobileone-{arch}_8xb32_in1k' in backbone.init_cfg.checkpoint
     assert backbone.norm_cfg.type == head.norm_cfg.type == 'SyncBN'
-    assert head.type == 'ASPPHead' and tuple(head.dilations) == (1, 12, 24, 36)
-    expected_head = (512, STAGE4_CHANNELS[arch], num_classes)
+    assert head.type == 'ASPPHead' and tuple(head.dilations) == (1, 6, 12, 18)
+    expected_head = (256, STAGE4_CHANNELS[arch], num_classes)
     assert (head.channels, head.in_channels, head.num_classes) == expected_head
     assert cfg.model.auxiliary_head is None
     assert tuple(cfg.model.data_preprocessor.size) == (512, 512)
@@ -75,22 +77,30 @@ def test_configs_follow_the_paper_recipe(arch, dataset, num_classes, images):
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys.decode_head.lr_mult == 10
     hooks = {hook.type: hook for hook in cfg.custom_hooks}
     assert hooks['EMAHook'].momentum == 5e-4 and 'mmmobileone.ReparamHook' in hooks
-    # 50 epochs of the training set at a total batch of 16
-    assert cfg.train_cfg.max_iters == 50 * math.ceil(images / 16)
-    assert cfg.train_cfg.max_iters == dict(voc=33100, ade20k=63200)[dataset]
+    # 50 epochs at a total batch of 128 (8 GPUs x 16): ADE20k as iterations, VOC + COCO (whose
+    # size depends on the COCO json) as epochs
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 128
+    if dataset == 'ade20k':
+        assert cfg.train_cfg.max_iters == math.ceil(50 * images / 128) == 7895
+    else:
+        assert cfg.train_cfg.type == 'EpochBasedTrainLoop' and cfg.train_cfg.max_epochs == 50
     # the paper's augmentations (no photometric distortion), crop 512
     datasets = cfg.train_dataloader.dataset.get('datasets', [cfg.train_dataloader.dataset])
     for ds in datasets:
         types = [t.type for t in ds.pipeline]
-        assert types == ['LoadImageFromFile', 'LoadAnnotations', 'RandomResize', 'RandomCrop',
+        annotations = ('mmmobileone.LoadCOCOVOCAnnotations'
+                       if ds.type == 'mmmobileone.COCOVOCDataset' else 'LoadAnnotations')
+        assert types == ['LoadImageFromFile', annotations, 'RandomResize', 'RandomCrop',
                          'RandomFlip', 'PackSegInputs']
         assert tuple(ds.pipeline[3].crop_size) == (512, 512)
         assert ds.pipeline[1].get('reduce_zero_label', False) is (dataset == 'ade20k')
     if dataset == 'voc':
-        assert [(d.data_prefix.seg_map_path, d.ann_file) for d in datasets] == [
+        assert [(d.data_prefix.get('seg_map_path'), d.ann_file) for d in datasets] == [
             ('SegmentationClass', 'ImageSets/Segmentation/train.txt'),
-            ('SegmentationClassAug', 'ImageSets/Segmentation/aug.txt')]
+            ('SegmentationClassAug', 'ImageSets/Segmentation/aug.txt'),
+            (None, 'annotations/instances_train2017.json')]
         assert datasets[0].data_root == 'data/VOCdevkit/VOC2012'
+        assert datasets[2].data_root == 'data/coco'
     else:
         assert datasets[0].data_root == 'data/ade/ADEChallengeData2016'
 
@@ -99,7 +109,7 @@ def test_learning_rate_schedule_matches_the_paper():
     """Warmup 1e-6 -> 1e-4 over 500 iterations, cosine to 1e-6; the head runs at x10."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS
-    cfg = Config.fromfile(config_path('deeplabv3_mobileone_s0_voc'))
+    cfg = Config.fromfile(config_path('deeplabv3_mobileone_s0_ade20k'))
     model = torch.nn.Module()
     model.backbone = torch.nn.Linear(2, 2)
     model.decode_head = torch.nn.Linear(2, 2)
@@ -107,7 +117,7 @@ def test_learning_rate_schedule_matches_the_paper():
     schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper)) for s in cfg.param_scheduler]
     lrs = {}
     for it in range(cfg.train_cfg.max_iters):
-        if it in (0, 250, 500, 16800, cfg.train_cfg.max_iters - 1):
+        if it in (0, 250, 500, 4197, cfg.train_cfg.max_iters - 1):
             lrs[it] = [group['lr'] for group in wrapper.optimizer.param_groups]
         for scheduler in schedulers:
             scheduler.step()
@@ -118,10 +128,10 @@ def test_learning_rate_schedule_matches_the_paper():
     assert backbone_lr[250] == pytest.approx(1e-4 * (0.01 + 0.99 * 250 / 499))
     assert backbone_lr[500] == pytest.approx(1e-4)
     # half-way through the cosine: the mean of the start and end lr
-    middle = 500 + (33100 - 500) // 2
-    assert middle == 16800
-    assert backbone_lr[16800] == pytest.approx((1e-4 + 1e-6) / 2, rel=1e-3)
-    assert backbone_lr[33099] == pytest.approx(1e-6, rel=1e-2)
+    middle = 500 + (7895 - 500) // 2
+    assert middle == 4197
+    assert backbone_lr[4197] == pytest.approx((1e-4 + 1e-6) / 2, rel=1e-3)
+    assert backbone_lr[7894] == pytest.approx(1e-6, rel=1e-2)
     for it in lrs:
         assert head_lr[it] == pytest.approx(10 * backbone_lr[it])
 
@@ -171,7 +181,7 @@ def test_output_stride_feature_sizes_and_exact_fusion(strides, dilations, output
 
 
 def test_coco_voc_dataset_paints_known_masks(tmp_path):
-    from mmmobileone.seg import COCOVOCDataset
+    from mmmobileone.integrations.mmseg import COCOVOCDataset
     coco_root, expected = make_coco_voc_dataset(str(tmp_path))
     pipeline = [dict(type='mmmobileone.LoadCOCOVOCAnnotations')]
     dataset = COCOVOCDataset(data_root=coco_root, ann_file='annotations/instances_train2017.json',
@@ -198,7 +208,7 @@ def test_coco_voc_dataset_paints_known_masks(tmp_path):
 
 
 def test_coco_voc_dataset_filter_and_crowd_options(tmp_path):
-    from mmmobileone.seg import COCOVOCDataset
+    from mmmobileone.integrations.mmseg import COCOVOCDataset
     coco_root, _ = make_coco_voc_dataset(str(tmp_path))
     kwargs = dict(data_root=coco_root, ann_file='annotations/instances_train2017.json',
                   data_prefix=dict(img_path='train2017'),
@@ -247,13 +257,19 @@ def test_missing_data_gives_clear_errors(tmp_path, monkeypatch):
 
 def test_voc_train_then_test_fused_equals_unfused(tmp_path):
     voc = make_voc_dataset(str(tmp_path / 'data'), num_train=2, num_aug=2, num_val=2)
+    coco_root, _ = make_coco_voc_dataset(str(tmp_path / 'data'))
     config = config_path('deeplabv3_mobileone_s0_voc')
-    options = small_run_options(Config.fromfile(config), voc, crop_size=32, max_iters=2)
+    # the VOC configs train on VOC + COCO, epoch-based: one epoch, validated at its end
+    options = [o.replace(voc, coco_root) if '.datasets.2.' in o else o
+               for o in small_run_options(Config.fromfile(config), voc, crop_size=32)]
+    options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+                'default_hooks.checkpoint.interval=1']
     work_dir = str(tmp_path / 'work')
     runner = run_train([config, '--work-dir', work_dir, '--cfg-options', *options])
-    assert runner.iter == 2
-    assert len(runner.train_dataloader.dataset) == 4  # train.txt + aug.txt
-    checkpoint = osp.join(work_dir, 'iter_2.pth')
+    # train.txt + aug.txt (2 + 2) and COCO's a.jpg, b.jpg (min_area=0): 3 batches of 2
+    assert len(runner.train_dataloader.dataset) == 6
+    assert runner.epoch == 1 and runner.iter == 3
+    checkpoint = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(checkpoint) and osp.isfile(osp.join(work_dir, 'deploy.pth'))
     assert 'validation runs on the fused (re-parameterized) model' in read_log(work_dir)
 
@@ -312,10 +328,10 @@ def test_voc_coco_variant_trains_an_epoch(tmp_path):
     options += ['train_cfg.max_epochs=1', 'train_cfg.val_interval=2',  # no validation
                 'default_hooks.checkpoint.interval=1']
     runner = run_train([config, '--work-dir', str(tmp_path / 'work'), '--cfg-options', *options])
-    # VOC train + aug (1 + 1) and COCO's a.jpg (b.jpg covers < 1000 pixels): one batch of 2,
-    # the partial last batch dropped
-    assert len(runner.train_dataloader.dataset) == 3
-    assert runner.epoch == 1 and runner.iter == 1
+    # VOC train + aug (1 + 1) and COCO's a.jpg and b.jpg (min_area=0, as cvnets' COCO data):
+    # two batches of 2
+    assert len(runner.train_dataloader.dataset) == 4
+    assert runner.epoch == 1 and runner.iter == 2
 
 
 def test_image_demo_draws_segmentation_overlay(tmp_path):

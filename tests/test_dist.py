@@ -19,9 +19,9 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from workflow_helpers import cls_config, make_cls_data, write_config
 
-from mmmobileone.cli import run_test
+from mmmobileone.models import needs_fusion
 from mmmobileone.registry import HOOKS
-from mmmobileone.utils.deploy import needs_fusion
+from tools.test import test as run_test
 
 TESTS_DIR = osp.dirname(osp.abspath(__file__))
 

@@ -1,8 +1,9 @@
 """Parameter / MAC counts of whole configs (tools/analysis/get_flops.py)."""
 from conftest import ROOT
 
-from mmmobileone.deployment.flops import config_complexity, format_table, run_get_flops
-from mmmobileone.models import MobileOne, count_params_and_macs, reparameterize_model
+from mmmobileone import MobileOne, count_params_and_macs, reparameterize_model
+from mmmobileone.analysis import config_complexity, format_table
+from tools.analysis.get_flops import get_flops as run_get_flops
 
 CLASSIFIER_CFG = """
 default_scope = 'mmpretrain'

@@ -18,11 +18,12 @@ from mmengine.runner import Runner
 from mmpretrain.evaluation import Accuracy
 from mmpretrain.registry import MODELS
 
-from mmmobileone.cli import run_test, run_train
-from mmmobileone.cls import (ProgressiveLearningHook, ScaledAutoAugment, find_train_transforms,
-                             scale_policy)
-from mmmobileone.models import fused_classifier_complexity
+from mmmobileone.analysis import fused_classifier_complexity
+from mmmobileone.integrations.mmpretrain import (ProgressiveLearningHook, ScaledAutoAugment,
+                                                 find_train_transforms, scale_policy)
 from mmmobileone.testing.imagenet import make_tiny_imagenet
+from tools.test import test as run_test
+from tools.train import train as run_train
 
 VARIANTS = ('s0', 's1', 's2', 's3', 's4', 'mu0', 'mu1', 'mu2')
 AUTOAUGMENT = ('s2', 's3', 's4')
@@ -62,7 +63,7 @@ def build_classifier(cfg: Config, deploy: bool = False) -> torch.nn.Module:
 @pytest.mark.parametrize('arch', VARIANTS)
 def test_config_follows_paper_recipe(arch):
     cfg = Config.fromfile(config_path(arch))
-    assert 'mmmobileone.cls' in cfg.custom_imports.imports
+    assert 'mmmobileone.integrations.mmpretrain' in cfg.custom_imports.imports
     assert cfg.default_scope == 'mmpretrain'
     # 300 epochs, 8 GPUs x 32 = 256, SGD lr 0.1 momentum 0.9 wd 1e-4
     assert cfg.train_cfg.max_epochs == 300 and cfg.train_cfg.by_epoch

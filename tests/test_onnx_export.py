@@ -9,11 +9,12 @@ from mmengine.config import Config
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmmobileone.deployment import (build_model, compare_with_onnxruntime, export_onnx,
-                                    onnxruntime_session, run_onnxruntime, tensor_model)
-from mmmobileone.deployment.export import run_export
-from mmmobileone.deployment.wrappers import as_tuple
+from mmmobileone.apis import init_model
+from mmmobileone.deploy import as_tuple, tensor_model
+from mmmobileone.deploy.backends.onnx import (compare_with_onnxruntime, export_onnx,
+                                              onnxruntime_session, run_onnxruntime)
 from mmmobileone.models import MobileOne, reparameterize_model
+from tools.deployment.export_onnx import export as run_export
 
 CLASSIFIER_CFG = """
 default_scope = 'mmpretrain'
@@ -37,7 +38,7 @@ def random_checkpoint(config: str, path: str, cfg_options=None, size: int = 64) 
     """Save an unfused model of ``config`` with random weights and BatchNorm statistics
     calibrated on random images (so activations stay O(1), as in a trained network)."""
     torch.manual_seed(0)
-    model = build_model(config, None, fuse=False, cfg_options=cfg_options)
+    model = init_model(config, None, fuse=False, cfg_options=cfg_options)
     for module in model.modules():
         if isinstance(module, _BatchNorm):
             module.reset_running_stats()
@@ -61,7 +62,7 @@ def test_classifier_export_tool_fused_dynamic_batch(tmp_path):
     config = tmp_path / 'mobileone_s0_cls.py'
     config.write_text(CLASSIFIER_CFG)
     torch.manual_seed(0)
-    model = randomize_bn(build_model(str(config), None, fuse=False), seed=1)
+    model = randomize_bn(init_model(str(config), None, fuse=False), seed=1)
     torch.save(dict(state_dict=model.state_dict()), str(tmp_path / 'ckpt.pth'))
     out = str(tmp_path / 'cls.onnx')
     result = run_export([str(config), str(tmp_path / 'ckpt.pth'), '--out', out, '--shape', '64',
@@ -168,6 +169,6 @@ def test_deeplabv3_export_dynamic_batch_and_size(tmp_path):
 
 def test_export_rejects_unknown_task(tmp_path):
     config = Config.fromstring(CLASSIFIER_CFG, '.py')
-    model = build_model(config, None, fuse=True)
+    model = init_model(config, None, fuse=True)
     with pytest.raises(ValueError, match='unknown task'):
         tensor_model(model, 'keypoints')

@@ -21,8 +21,9 @@ from workflow_helpers import (cls_config, det_config, make_cls_data, make_det_da
                               seg_config)
 
 from mmmobileone import ReparamHook
-from mmmobileone.apis.convert import build_model_from_config, convert_checkpoint
-from mmmobileone.utils.deploy import needs_fusion
+from mmmobileone.apis import build_model as build_model_from_config
+from mmmobileone.apis import fuse_checkpoint as convert_checkpoint
+from mmmobileone.models import needs_fusion
 
 TASKS = dict(cls=(make_cls_data, cls_config, (32, 32)),
              det=(make_det_data, det_config, (64, 64)),

@@ -18,9 +18,12 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.structures import InstanceData
 
 from mmmobileone import MobileOne
-from mmmobileone.cli import merge_train_args, run_test, run_train, train_parser
-from mmmobileone.det import SSDLiteHead
 from mmmobileone.det.synthetic import generate_synthetic_coco
+from mmmobileone.integrations.mmdet import FixedSSDHead
+from tools.test import test as run_test
+from tools.train import merge_args as merge_train_args
+from tools.train import parse_args
+from tools.train import train as run_train
 
 ARCHS = ('s0', 's1', 's2', 's3', 's4')
 CONFIG = osp.join(ROOT, 'configs', 'ssdlite_mobileone_{}_coco.py')
@@ -51,7 +54,7 @@ def test_upstream_ssdhead_cannot_predict_ssdlitehead_can():
     init_default_scope('mmdet')
     torch.manual_seed(0)
     upstream = SSDHead(**_head_kwargs()).eval()
-    ours = SSDLiteHead(**_head_kwargs()).eval()
+    ours = FixedSSDHead(**_head_kwargs()).eval()
     ours.load_state_dict(upstream.state_dict(), strict=True)  # same parameters and buffers
     feats = (torch.randn(1, 8, 4, 4), torch.randn(1, 16, 2, 2))
     metas = [dict(img_shape=(64, 64), pad_shape=(64, 64), ori_shape=(64, 64),
@@ -87,13 +90,13 @@ def test_upstream_ssdhead_cannot_predict_ssdlitehead_can():
 
 def test_s2_config_is_the_papers_recipe():
     cfg = Config.fromfile(S2)
-    assert 'mmmobileone.det' in cfg.custom_imports.imports
+    assert 'mmmobileone.integrations.mmdet' in cfg.custom_imports.imports
     assert cfg.default_scope == 'mmdet'
     model = cfg.model
     assert (model.backbone.type, model.backbone.arch) == ('mmmobileone.MobileOne', 's2')
     assert tuple(model.backbone.out_indices) == (2, 3)
     assert model.neck.type == 'SSDNeck' and model.neck.use_depthwise
-    assert model.bbox_head.type == 'mmmobileone.SSDLiteHead' and model.bbox_head.use_depthwise
+    assert model.bbox_head.type == 'mmmobileone.FixedSSDHead' and model.bbox_head.use_depthwise
     anchors = model.bbox_head.anchor_generator
     assert anchors.type == 'SSDAnchorGenerator'
     assert list(anchors.strides) == [16, 32, 64, 107, 160, 320]
@@ -155,11 +158,9 @@ def test_pretrained_backbone_loads_through_cfg_options(tmp_path):
     state['head.fc.weight'] = torch.randn(1000, 1024)
     checkpoint = str(tmp_path / 'mobileone_s0_imagenet.pth')
     torch.save(dict(state_dict=state, meta=dict()), checkpoint)
-    args = train_parser().parse_args([
+    args = parse_args([
         CONFIG.format('s0'), '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-        'model.backbone.init_cfg._delete_=True', 'model.backbone.init_cfg.type=Pretrained',
-        f'model.backbone.init_cfg.checkpoint={checkpoint}',
-        'model.backbone.init_cfg.prefix=backbone.'
+        f'model.backbone.init_cfg.checkpoint={checkpoint}'  # the config's Pretrained init
     ])
     cfg = merge_train_args(Config.fromfile(args.config), args)
     init_default_scope('mmdet')
@@ -191,7 +192,8 @@ def trained_s2(tmp_path_factory):
     work_dir = str(root / 'work')
     runner = run_train([
         S2, '--work-dir', work_dir, '--cfg-options', *_data_options(data_root),
-        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=2', 'val_dataloader.batch_size=3'
+        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=2', 'val_dataloader.batch_size=3',
+        'model.backbone.init_cfg=None'  # offline: no ImageNet weights
     ])
     return dict(root=root, data_root=data_root, work_dir=work_dir, runner=runner)
 

@@ -19,8 +19,12 @@ from conftest import ROOT
 from mmengine.config import Config
 from workflow_helpers import cls_config, make_cls_data, write_config
 
-from mmmobileone.cli import (main_test, main_train, merge_train_args, run_test, run_train,
-                             train_parser)
+from tools.test import main as main_test
+from tools.test import test as run_test
+from tools.train import main as main_train
+from tools.train import merge_args as merge_train_args
+from tools.train import parse_args
+from tools.train import train as run_train
 
 VAL_IMAGES = 6
 
@@ -181,12 +185,13 @@ def test_error_damaged_checkpoint(trained, tmp_path, caplog, damage):
     bad = tmp_path / f'{damage}.pth'
     bad.write_bytes(data[:len(data) // 2] if damage == 'truncated' else
                     bytes(range(256)) * 64)
+    expected = {'truncated': 'truncated or corrupt', 'corrupt': 'corrupt or not a checkpoint'}
     assert main_test([trained['config'], str(bad)]) == 1
     message = _one_error(caplog)
-    assert 'truncated, corrupt' in message and str(bad) in message
+    assert expected[damage] in message and str(bad) in message
     caplog.clear()
     assert main_train([trained['config'], '--resume', str(bad)]) == 1
-    assert 'truncated, corrupt' in _one_error(caplog)
+    assert expected[damage] in _one_error(caplog)
 
 
 def test_scripts_exit_with_one_line_error(trained, tmp_path):
@@ -201,30 +206,28 @@ def test_scripts_exit_with_one_line_error(trained, tmp_path):
     assert result.returncode == 1
     assert 'Traceback' not in result.stderr
     errors = [line for line in result.stderr.splitlines() if ' - ERROR - ' in line]
-    assert len(errors) == 1 and 'truncated, corrupt' in errors[0]
+    assert len(errors) == 1 and 'truncated or corrupt' in errors[0]
 
 
 def test_flags_merge_into_config(tmp_path):
     cfg = Config(cls_config(str(tmp_path), str(tmp_path / 'work')))
-    args = train_parser().parse_args(['cfg.py', '--amp', '--cfg-options',
-                                      'optim_wrapper.optimizer.lr=0.5'])
+    args = parse_args(['cfg.py', '--amp', '--cfg-options', 'optim_wrapper.optimizer.lr=0.5'])
     merged = merge_train_args(copy.deepcopy(cfg), args)
     assert merged.optim_wrapper.type == 'AmpOptimWrapper'
     assert merged.optim_wrapper.loss_scale == 'dynamic'
     assert merged.optim_wrapper.optimizer.lr == 0.5
     assert merged.work_dir == str(tmp_path / 'work')
     with pytest.raises(ValueError, match='auto_scale_lr.base_batch_size'):
-        merge_train_args(copy.deepcopy(cfg), train_parser().parse_args(['c.py',
-                                                                        '--auto-scale-lr']))
+        merge_train_args(copy.deepcopy(cfg), parse_args(['c.py', '--auto-scale-lr']))
     cfg.auto_scale_lr = dict(base_batch_size=256)
-    merged = merge_train_args(cfg, train_parser().parse_args(['c.py', '--auto-scale-lr']))
+    merged = merge_train_args(cfg, parse_args(['c.py', '--auto-scale-lr']))
     assert merged.auto_scale_lr.enable is True
     # load_from: a local file is checked up front, a remote one is left to mmengine
     cfg.load_from = str(tmp_path / 'missing.pth')
     with pytest.raises(FileNotFoundError, match='missing.pth'):
-        merge_train_args(copy.deepcopy(cfg), train_parser().parse_args(['c.py']))
+        merge_train_args(copy.deepcopy(cfg), parse_args(['c.py']))
     cfg.load_from = 'https://download.example.org/mobileone.pth'
-    assert merge_train_args(cfg, train_parser().parse_args(['c.py'])).load_from == cfg.load_from
+    assert merge_train_args(cfg, parse_args(['c.py'])).load_from == cfg.load_from
 
 
 @pytest.mark.parametrize('script,args,expected', [

@@ -16,8 +16,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmmobileone.apis import run_demo  # noqa: E402
-from mmmobileone.cli import report_user_error, setup_cli_logging  # noqa: E402
+from tools.common import add_debug_flag, run_tool  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,23 +37,27 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='segmentation: mask opacity in [0, 1]')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config entries, e.g. model.test_cfg.score_thr=0.1')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
+
+
+def demo(argv=None):
+    """Draw as the command line says; returns the demo report (raises on user errors)."""
+    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
+    from mmmobileone.apis import run_demo
+    args = parse_args(argv)
+    report = run_demo(args.inputs, args.config, args.checkpoint, args.out_dir,
+                      device=args.device, fuse=not args.no_fuse, score_thr=args.score_thr,
+                      topk=args.topk, opacity=args.opacity, cfg_options=args.cfg_options)
+    if not report.written:
+        raise ValueError(f'no readable image among {args.inputs}')
+    return report
 
 
 def main(argv=None) -> int:
     """Returns the exit status: 0, or 1 for a user error (bad config, checkpoint, or no
     readable image at all), logged as one line."""
-    args = parse_args(argv)
-    setup_cli_logging()
-    try:
-        report = run_demo(args.inputs, args.config, args.checkpoint, args.out_dir,
-                          device=args.device, fuse=not args.no_fuse, score_thr=args.score_thr,
-                          topk=args.topk, opacity=args.opacity, cfg_options=args.cfg_options)
-    except (FileNotFoundError, ValueError) as error:
-        return report_user_error(error)
-    if not report.written:
-        return report_user_error(ValueError(f'no readable image among {args.inputs}'))
-    return 0
+    return run_tool(demo, argv)
 
 
 if __name__ == '__main__':

@@ -21,8 +21,10 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmmobileone.apis import run_demo  # noqa: E402
-from mmmobileone.cli import run_test, run_train, setup_cli_logging  # noqa: E402
 from mmmobileone.det.synthetic import generate_synthetic_coco  # noqa: E402
+from tools.common import setup_logging  # noqa: E402
+from tools.test import test as run_test  # noqa: E402
+from tools.train import train as run_train  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'quickstart', 'ssdlite_mobileone_mu1_synthetic.py')
@@ -67,7 +69,7 @@ def _step(number: int, text: str) -> None:
 def main(argv=None) -> dict:
     """Run the four steps; returns a summary (times, metrics, paths)."""
     args = parse_args(argv)
-    setup_cli_logging()
+    setup_logging()
     start = time.time()
     _step(1, f'writing a synthetic COCO-format dataset to {args.data_root}/')
     counts = generate_synthetic_coco(args.data_root, num_train=args.num_train,

@@ -1,13 +1,114 @@
 """Train a MobileOne model: ``python tools/train.py CONFIG [--work-dir DIR] [...]``.
 
-Serves mmpretrain, mmdet and mmseg configs; see docs/workflow.md for the flags.
+Serves mmpretrain, mmdet and mmseg configs alike (the config's ``default_scope`` decides which
+library builds the model, datasets and metrics); the Runner is mmengine's. See
+docs/workflow.md for the flags. A user error (missing config, dataset or checkpoint, a corrupt
+checkpoint, a fused checkpoint for a train-time config, a bad flag or value) is logged as one
+line and exits with status 1; ``--debug`` shows the traceback.
 """
+import argparse
+import os
 import os.path as osp
 import sys
+from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmmobileone.cli import main_train  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+
+from tools.common import add_debug_flag, run_tool  # noqa: E402
+
+LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by train and test: work dir, config overrides, launcher, debug."""
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints '
+                        '(default: ./work_dirs/CONFIG_NAME)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries, e.g. model.backbone.deploy=True '
+                        'train_dataloader.batch_size=8')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='job launcher for distributed runs')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by torch.distributed.launch; torchrun uses LOCAL_RANK')
+    add_debug_flag(parser)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a MobileOne classifier, detector or '
+                                     'segmentor from an mmpretrain / mmdet / mmseg config')
+    parser.add_argument('config', help='config file')
+    add_common_args(parser)
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CHECKPOINT, or from the latest checkpoint in the '
+                        'work dir when no path is given')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by (total batch size / auto_scale_lr.base_batch_size)')
+    return parser.parse_args(argv)
+
+
+def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
+    """``--cfg-options``, the launcher and the work dir (shared with tools/test.py)."""
+    from mmmobileone.engine.runner import prepare_distributed
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    prepare_distributed(cfg, args.launcher)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif not cfg.get('work_dir'):
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command line to ``cfg`` (in place) and return it."""
+    from mmmobileone.engine.runner import check_load_from, enable_amp, enable_auto_scale_lr
+    merge_common_args(cfg, args)
+    if args.amp:
+        enable_amp(cfg)
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        check_load_from(cfg, args.resume, '--resume checkpoint')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    elif cfg.get('load_from'):
+        check_load_from(cfg, cfg.load_from, 'load_from checkpoint')
+    return cfg
+
+
+def prepare(argv: Optional[Sequence[str]] = None) -> Config:
+    """The checked training config for ``argv`` (no Runner yet); raises on user errors."""
+    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
+    from mmmobileone.apis import load_config
+    from mmmobileone.datasets import check_dataset_paths
+    from mmmobileone.engine.pretrained import check_pretrained_checkpoints
+    args = parse_args(argv)
+    cfg = merge_args(load_config(args.config), args)
+    check_dataset_paths(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train', ))
+    check_pretrained_checkpoints(cfg)  # init_cfg weights: cached, local or reachable
+    return cfg
+
+
+def train(argv: Optional[Sequence[str]] = None):
+    """Train as the command line does; returns the Runner after training (raises on errors)."""
+    from mmmobileone.engine.runner import build_runner
+    runner = build_runner(prepare(argv))
+    runner.train()
+    return runner
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The exit status: 0, or 1 for a user error (logged as one line)."""
+    return run_tool(train, argv)
+
 
 if __name__ == '__main__':
-    sys.exit(main_train())
+    sys.exit(main())

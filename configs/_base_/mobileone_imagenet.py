@@ -8,7 +8,8 @@ _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['mmmobileone', 'mmmobileone.cls'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmmobileone', 'mmmobileone.integrations.mmpretrain'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',

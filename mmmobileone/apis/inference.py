@@ -18,85 +18,24 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
-from mmengine.registry import DATASETS, MODELS, VISUALIZERS, init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.registry import VISUALIZERS
 from torch import nn
 
-from ..models.reparam import reparameterize_model
-from ..utils import checkpoint_is_fused, load_checkpoint_file
+from .model import init_model
 
 logger = logging.getLogger(__name__)
 
-TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
+SCOPE_TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
 
 def task_of(cfg: Config) -> str:
     """``'classification'``, ``'detection'`` or ``'segmentation'``, from the default scope."""
     scope = cfg.get('default_scope')
-    if scope not in TASKS:
+    if scope not in SCOPE_TASKS:
         raise ValueError(f'config default_scope {scope!r} is not supported; the demo handles '
-                         f'{sorted(TASKS)} configs')
-    return TASKS[scope]
-
-
-def _dataset_metainfo(cfg: Config) -> Dict:
-    """The test dataset's metainfo (class names, palette) without reading its files."""
-    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
-    while 'dataset' in dataset_cfg:  # dataset wrappers
-        dataset_cfg = dataset_cfg['dataset']
-    dataset_cfg['lazy_init'] = True
-    try:
-        return dict(DATASETS.build(dataset_cfg).metainfo)
-    except Exception as error:  # noqa: BLE001 (metainfo is only needed for names)
-        logger.warning(f'cannot read class names from the test dataset config ({error})')
-        return {}
-
-
-def init_model(config: str,
-               checkpoint: Optional[str],
-               device: str = 'cpu',
-               fuse: bool = True,
-               cfg_options: Optional[Dict] = None) -> nn.Module:
-    """Build the config's model, load ``checkpoint`` and (by default) fuse it for inference.
-
-    A fused checkpoint (``deploy.pth`` from :class:`~mmmobileone.ReparamHook` or the converter)
-    is detected and loaded into the fused network directly. The returned model is in eval
-    mode and carries ``cfg`` and ``dataset_meta`` (from the checkpoint's meta, else from the
-    test dataset class).
-
-    Args:
-        config: Config file.
-        checkpoint: Checkpoint file, training or fused; ``None`` keeps the initialization
-            (only useful for smoke tests).
-        device: Torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
-        fuse: Re-parameterize the MobileOne units (the deployed network, same outputs).
-        cfg_options: Config overrides, as ``--cfg-options`` of the tools.
-    """
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    task_of(cfg)
-    init_default_scope(cfg.default_scope)
-    state = None
-    if checkpoint is not None:
-        state = load_checkpoint_file(checkpoint)
-        if checkpoint_is_fused(state):
-            cfg.model.backbone.deploy = True
-    backbone = cfg.model.get('backbone', {})
-    if backbone.get('init_cfg', None) and backbone.init_cfg.get('type') == 'Pretrained':
-        backbone.init_cfg = None  # the checkpoint holds all weights
-    model = MODELS.build(cfg.model)
-    if state is not None:
-        _load_checkpoint_to_model(model, state, strict=True)
-    model.cfg = cfg
-    meta = (state or {}).get('meta', {}) or {}
-    dataset_meta = _dataset_metainfo(cfg)  # class names and palette of the config's dataset
-    dataset_meta.update(meta.get('dataset_meta') or {})  # what the model was trained on
-    model.dataset_meta = {k.lower(): v for k, v in dataset_meta.items()}
-    if fuse:
-        model = reparameterize_model(model)
-    return model.to(device).eval()
+                         f'{sorted(SCOPE_TASKS)} configs')
+    return SCOPE_TASKS[scope]
 
 
 def inference_pipeline(cfg: Config) -> Compose:

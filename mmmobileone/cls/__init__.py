@@ -1,12 +1,11 @@
-"""Classification glue for mmpretrain: progressive learning and scaled AutoAugment.
+"""Deprecated: use :mod:`mmmobileone.integrations.mmpretrain`.
 
-This package imports mmpretrain. Configs load it through
-``custom_imports = dict(imports=['mmmobileone', 'mmmobileone.cls'], ...)``; ``import mmmobileone``
-never imports it.
+This path keeps existing configs working.
 """
-from .progressive import ProgressiveLearningHook, find_train_transforms
-from .transforms import ScaledAutoAugment, scale_policy
+import warnings
 
-__all__ = [
-    'ProgressiveLearningHook', 'ScaledAutoAugment', 'find_train_transforms', 'scale_policy'
-]
+from ..integrations.mmpretrain import *  # noqa: F401,F403
+from ..integrations.mmpretrain import __all__  # noqa: F401
+
+warnings.warn("custom_imports 'mmmobileone.cls' is deprecated: import "
+              "'mmmobileone.integrations.mmpretrain' instead", DeprecationWarning, stacklevel=2)

@@ -1,9 +1,11 @@
-"""Detection glue for mmdet: import it (``custom_imports``) in detection configs.
+"""Deprecated: use :mod:`mmmobileone.integrations.mmdet`.
 
-Registers :class:`SSDLiteHead` (mmdet's ``SSDHead`` with the prediction crash fixed). Importing
-this package imports mmdet; :mod:`mmmobileone` itself does not. The synthetic COCO generator
-lives in :mod:`mmmobileone.det.synthetic` (numpy and OpenCV only).
+This path keeps existing configs working.
 """
-from .ssdlite_head import SSDLiteHead
+import warnings
 
-__all__ = ['SSDLiteHead']
+from ..integrations.mmdet import *  # noqa: F401,F403
+from ..integrations.mmdet import __all__  # noqa: F401
+
+warnings.warn("custom_imports 'mmmobileone.det' is deprecated: import "
+              "'mmmobileone.integrations.mmdet' instead", DeprecationWarning, stacklevel=2)

@@ -1,9 +1,11 @@
-"""Segmentation glue for mmseg: import it (``custom_imports``) in segmentation configs.
+"""Deprecated: use :mod:`mmmobileone.integrations.mmseg`.
 
-Registers :class:`COCOVOCDataset` (COCO instances as VOC's 21 classes) and its
-:class:`LoadCOCOVOCAnnotations` transform. Importing this package imports mmseg and pycocotools;
-:mod:`mmmobileone` itself does not.
+This path keeps existing configs working.
 """
-from .coco_voc import COCO_TO_VOC, COCOVOCDataset, LoadCOCOVOCAnnotations, rasterize_instances
+import warnings
 
-__all__ = ['COCO_TO_VOC', 'COCOVOCDataset', 'LoadCOCOVOCAnnotations', 'rasterize_instances']
+from ..integrations.mmseg import *  # noqa: F401,F403
+from ..integrations.mmseg import __all__  # noqa: F401
+
+warnings.warn("custom_imports 'mmmobileone.seg' is deprecated: import "
+              "'mmmobileone.integrations.mmseg' instead", DeprecationWarning, stacklevel=2)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..utils.checks import iter_dataset_cfgs
+from ..datasets.checks import iter_dataset_cfgs
 
 Size = Tuple[int, int]  # (height, width)
 

@@ -1,15 +1,12 @@
 """Convert Apple's ml-mobileone checkpoints (fused or unfused) into mmmobileone keys.
 
-Usage: ``python tools/model_converters/apple_to_mmmobileone.py SRC DST``
-[--arch auto] [--backbone-only]
-(see docs/deployment.md).
+Usage: ``SRC DST [--arch auto] [--backbone-only]`` (see docs/deployment.md).
 """
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmmobileone.converters.cli import main  # noqa: E402
+from tools.model_converters.published import main  # noqa: E402
 
 if __name__ == '__main__':
-    main(source='apple')
+    sys.exit(main(source='apple'))

@@ -10,17 +10,18 @@ import argparse
 import logging
 import os.path as osp
 import sys
+from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmmobileone.cli import load_config, report_user_error, setup_cli_logging  # noqa: E402
+from tools.common import add_debug_flag, run_tool  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.tools.reparameterize')
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Convert a training checkpoint of a MobileOne '
                                      'classifier, detector or segmentor into a fused one')
     parser.add_argument('config', help='training config file')
@@ -32,26 +33,25 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='size of the random input that checks the outputs')
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='largest allowed relative output difference')
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    setup_cli_logging()
-    args = parse_args(argv)
+def reparameterize(argv: Optional[Sequence[str]] = None):
+    """Fuse as the command line says; returns the :class:`FuseReport` (raises on errors)."""
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
-    from mmmobileone.apis.convert import convert_checkpoint
-    try:
-        cfg = load_config(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        report = convert_checkpoint(cfg, args.checkpoint, args.out, tuple(args.shape),
-                                    args.tolerance)
-    except (FileNotFoundError, ValueError) as error:
-        return report_user_error(error)
+    from mmmobileone.apis import fuse_checkpoint, load_config
+    args = parse_args(argv)
+    report = fuse_checkpoint(load_config(args.config, args.cfg_options), args.checkpoint,
+                             args.out, tuple(args.shape), args.tolerance)
     logger.info(f'wrote {report.out_file}: {report.params_before:,} -> '
                 f'{report.params_after:,} parameters, relative output error '
                 f'{report.relative_error:.2e}; load it with model.backbone.deploy=True')
-    return 0
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_tool(reparameterize, argv)
 
 
 if __name__ == '__main__':

@@ -7,9 +7,9 @@ from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ...models.reparam import reparameterize_model
+from ...fileio import save_checkpoint_atomic
+from ...models.reparam import deploy_checkpoint, needs_fusion, reparameterize_model
 from ...registry import HOOKS
-from ...utils.deploy import deploy_checkpoint, needs_fusion, save_checkpoint_atomic
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule, ModuleList, Sequential
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..reparam import FUSED_KEY_SUFFIX, TRAIN_KEY_SUFFIX
 from .fusion import accumulation_dtype, bn_scale_shift, fold_conv_bn, identity_kernel, pad_to_kernel
 from .squeeze_excitation import SqueezeExcitation
 
@@ -161,8 +162,8 @@ class MobileOneUnit(BaseModule):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs) -> None:
         """Refuse a checkpoint whose form (fused or train-time) differs from this unit's."""
-        fused_key = f'{prefix}branch_reparam.weight'
-        branch_key = f'{prefix}branch_conv_list.0.conv.weight'
+        fused_key = f'{prefix}{FUSED_KEY_SUFFIX}'
+        branch_key = f'{prefix}{TRAIN_KEY_SUFFIX}'
         if not self.deploy and fused_key in state_dict and branch_key not in state_dict:
             raise RuntimeError(
                 f'the checkpoint holds a fused (deploy) MobileOne unit at {prefix!r}, but the '

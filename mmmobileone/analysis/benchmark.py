@@ -6,7 +6,6 @@ PyTorch eager and ONNX Runtime, train-time (unfused) and re-parameterized (fused
 model's variants are timed back to back so that their ratios (the fusion speedup) share the
 machine's conditions; a large GEMM timed in the same run gives the attainable FLOP rate.
 """
-import argparse
 import json
 import logging
 import os
@@ -20,18 +19,18 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from ..models.complexity import count_params_and_macs, mobileone_classifier
-from ..models.reparam import reparameterize_model
-from .builder import build_model
+from ..apis.model import init_model
+from ..deploy.backends.onnx import export_onnx
+from ..deploy.outputs import tensor_model
+from ..models.reparam import needs_fusion, reparameterize_model
+from .complexity import count_params_and_macs, mobileone_classifier
 from .latency import (gemm_gflops, machine_load, onnxruntime_forward, set_threads, time_callable,
                       torch_forward)
-from .onnx_export import export_onnx
-from .wrappers import tensor_model
 
 logger = logging.getLogger(__name__)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BACKENDS = ('torch', 'ort')
+GROUPS = ('classification', 'detection', 'segmentation')
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class Entry:
         family: ``mobileone``, ``mobileone-mu`` or ``baseline`` (plot styling).
         source: A MobileOne arch name (classifier built directly) or a config path
             (``mmpretrain::`` / ``mmdet::`` / ``mmseg::`` prefixes read the libraries' own).
+            The list of entries lives in ``tools/analysis/benchmark_latency.py``.
         size: Input height = width.
     """
     name: str
@@ -51,36 +51,6 @@ class Entry:
     family: str
     source: str
     size: int
-
-
-def _ours(config: str) -> str:
-    return osp.join(ROOT, 'configs', config)
-
-
-ENTRIES: List[Entry] = [
-    *[Entry(f'MobileOne-{a.upper()}', 'classification', 'mobileone', a, 224)
-      for a in ('s0', 's1', 's2', 's3', 's4')],
-    *[Entry(f'MobileOne-{a}', 'classification', 'mobileone-mu', a, 224)
-      for a in ('mu0', 'mu1', 'mu2')],
-    Entry('MobileNetV2', 'classification', 'baseline',
-          'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py', 224),
-    Entry('MobileNetV3-L', 'classification', 'baseline',
-          'mmpretrain::mobilenet_v3/mobilenet-v3-large_8xb128_in1k.py', 224),
-    Entry('EfficientNet-B0', 'classification', 'baseline',
-          'mmpretrain::efficientnet/efficientnet-b0_8xb32_in1k.py', 224),
-    Entry('ResNet-18', 'classification', 'baseline',
-          'mmpretrain::resnet/resnet18_8xb32_in1k.py', 224),
-    Entry('RepVGG-A0', 'classification', 'baseline',
-          'mmpretrain::repvgg/repvgg-A0_8xb32_in1k.py', 224),
-    Entry('SSDLite-MobileOne-S2', 'detection', 'mobileone',
-          _ours('ssdlite_mobileone_s2_coco.py'), 320),
-    Entry('SSDLite-MobileNetV2', 'detection', 'baseline',
-          'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py', 320),
-    Entry('DeepLabV3-MobileOne-S1', 'segmentation', 'mobileone',
-          _ours('deeplabv3_mobileone_s1_ade20k.py'), 512),
-    Entry('DeepLabV3-MobileNetV2', 'segmentation', 'baseline',
-          'mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py', 512),
-]
 
 
 @dataclass
@@ -116,14 +86,14 @@ def build_entry(entry: Entry) -> nn.Module:
     """The unfused network of ``entry`` as a tensor-in / tensors-out module, eval mode."""
     if '/' not in entry.source and not entry.source.endswith('.py'):
         return tensor_model(mobileone_classifier(entry.source).eval(), 'classification')
-    return tensor_model(build_model(entry.source, None, fuse=False), entry.group)
+    return tensor_model(init_model(entry.source, None, fuse=False), entry.group)
 
 
 def measure(entry: Entry, runs: int, warmup: int, threads: int, backends: Sequence[str],
             workdir: str) -> Row:
     """Counts and latencies of one model, all variants back to back."""
     unfused = build_entry(entry)
-    fusable = any(callable(getattr(m, 'switch_to_deploy', None)) for m in unfused.modules())
+    fusable = needs_fusion(unfused)
     forms = {'unfused': unfused}
     if fusable:
         forms['fused'] = reparameterize_model(unfused)
@@ -226,33 +196,6 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
     plt.close(figure)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description='Latency of MobileOne (unfused vs fused; PyTorch vs ONNX Runtime) against '
-        'MobileNetV2/V3, EfficientNet-B0, ResNet-18, RepVGG-A0, and SSDLite / DeepLabV3 pairs. '
-        'Batch 1, warm-up, median and minimum of many runs, fixed threads.')
-    parser.add_argument('--models', nargs='+', metavar='NAME',
-                        help=f'subset by name (default: all): {[e.name for e in ENTRIES]}')
-    parser.add_argument('--groups', nargs='+', default=['classification', 'detection',
-                                                        'segmentation'],
-                        choices=['classification', 'detection', 'segmentation'])
-    parser.add_argument('--runs', type=int, default=100, help='timed runs (classification)')
-    parser.add_argument('--dense-runs', type=int, default=10,
-                        help='timed runs for the detection and segmentation models')
-    parser.add_argument('--warmup', type=int, default=10, help='untimed runs before timing')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='intra-op threads for PyTorch and ONNX Runtime (inter-op: 1)')
-    parser.add_argument('--backends', nargs='+', default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument('--plot-backend', default='ort', choices=BACKENDS,
-                        help='backend whose fused latency the plot and GFLOP/s use')
-    parser.add_argument('--out-dir', default='work_dirs/benchmark_latency',
-                        help='writes latency.md, latency.json and latency.png here')
-    parser.add_argument('--replot', metavar='JSON',
-                        help='only redraw latency.png in --out-dir from a latency.json written '
-                        'by an earlier run (no measurement)')
-    return parser
-
-
 def replot(path: str, out_dir: str, backend: str) -> None:
     """Redraw the plot of an earlier run from its ``latency.json``."""
     with open(path) as f:
@@ -264,55 +207,60 @@ def replot(path: str, out_dir: str, backend: str) -> None:
          f'onnxruntime {environment["onnxruntime"]}; {environment["load_before"]}')
 
 
-def run_benchmark(argv: Optional[Sequence[str]] = None) -> Dict:
-    """Run the benchmark; returns ``dict(rows, gemm_gflops, environment)``."""
-    logging.basicConfig(level=logging.INFO, format='%(message)s')
-    args = build_parser().parse_args(argv)
-    if args.replot:
-        replot(args.replot, args.out_dir, args.plot_backend)
-        return {}
-    known = {e.name for e in ENTRIES}
-    unknown = sorted(set(args.models or []) - known)
+def run_benchmark(entries: Sequence[Entry],
+                  *,
+                  runs: int = 100,
+                  dense_runs: int = 10,
+                  warmup: int = 10,
+                  threads: int = 1,
+                  backends: Sequence[str] = BACKENDS,
+                  plot_backend: str = 'ort',
+                  out_dir: str = 'work_dirs/benchmark_latency') -> Dict:
+    """Measure ``entries``; write ``latency.md``, ``latency.json`` and ``latency.png`` to
+    ``out_dir``; return ``dict(rows, gemm_gflops, environment)``.
+
+    Raises:
+        ValueError: an unknown backend, or ``plot_backend`` not among ``backends``.
+    """
+    unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
-        raise SystemExit(f'error: unknown models {unknown}; choose from {sorted(known)}')
-    if args.plot_backend not in args.backends:
-        raise SystemExit(f'error: --plot-backend {args.plot_backend} is not among --backends')
-    entries = [e for e in ENTRIES if e.group in args.groups
-               and (not args.models or e.name in args.models)]
-    set_threads(args.threads)
-    os.makedirs(args.out_dir, exist_ok=True)
+        raise ValueError(f'unknown backends {unknown}; choose from {list(BACKENDS)}')
+    if plot_backend not in backends:
+        raise ValueError(f'plot backend {plot_backend!r} is not among the backends {backends}')
+    set_threads(threads)
+    os.makedirs(out_dir, exist_ok=True)
     load_before = machine_load()
-    gemm = gemm_gflops(threads=args.threads)
+    gemm = gemm_gflops(threads=threads)
     started = time.time()
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for entry in entries:
-            runs = args.runs if entry.group == 'classification' else args.dense_runs
-            rows.append(measure(entry, runs, args.warmup if entry.group == 'classification'
-                                else min(args.warmup, 2), args.threads, args.backends,
+            dense = entry.group != 'classification'
+            rows.append(measure(entry, dense_runs if dense else runs,
+                                min(warmup, 2) if dense else warmup, threads, backends,
                                 workdir))
-    gemm_after = gemm_gflops(threads=args.threads)
+    gemm_after = gemm_gflops(threads=threads)
     import onnxruntime
     environment = dict(
-        threads=args.threads, runs=args.runs, dense_runs=args.dense_runs, warmup=args.warmup,
+        threads=threads, runs=runs, dense_runs=dense_runs, warmup=warmup,
         torch=torch.__version__, onnxruntime=onnxruntime.__version__,
         cpu=platform.processor() or platform.machine(), load_before=load_before,
         load_after=machine_load(), gemm_gflops_before=gemm, gemm_gflops_after=gemm_after,
         seconds=round(time.time() - started))
-    table = format_table(rows, max(gemm['best'], gemm_after['best']), args.plot_backend)
-    header = (f'threads {args.threads}, {args.runs} runs ({args.dense_runs} for detection / '
-              f'segmentation) after {args.warmup} warm-up runs; latency median / min in ms; '
-              f'GFLOP/s from the fastest {args.plot_backend} run of the inference form; '
+    table = format_table(rows, max(gemm['best'], gemm_after['best']), plot_backend)
+    header = (f'threads {threads}, {runs} runs ({dense_runs} for detection / '
+              f'segmentation) after {warmup} warm-up runs; latency median / min in ms; '
+              f'GFLOP/s from the fastest {plot_backend} run of the inference form; '
               f'1024x1024 GEMM before / after: PyTorch {gemm["torch"]:.0f} / '
               f'{gemm_after["torch"]:.0f}, ONNX Runtime {gemm["ort"]:.0f} / '
               f'{gemm_after["ort"]:.0f} GFLOP/s (share of the best); {load_before} (before), '
               f'{environment["load_after"]} (after); {environment["seconds"]} s')
-    with open(osp.join(args.out_dir, 'latency.md'), 'w') as f:
+    with open(osp.join(out_dir, 'latency.md'), 'w') as f:
         f.write(header + '\n\n' + table + '\n')
-    with open(osp.join(args.out_dir, 'latency.json'), 'w') as f:
+    with open(osp.join(out_dir, 'latency.json'), 'w') as f:
         json.dump(dict(environment=environment, rows=[asdict(r) for r in rows]), f, indent=1)
-    plot(rows, osp.join(args.out_dir, 'latency.png'), args.plot_backend,
-         f'batch 1, {args.threads} thread(s), torch {torch.__version__}, '
+    plot(rows, osp.join(out_dir, 'latency.png'), plot_backend,
+         f'batch 1, {threads} thread(s), torch {torch.__version__}, '
          f'onnxruntime {onnxruntime.__version__}; {load_before}')
     logger.info('%s\n\n%s', header, table)
     return dict(rows=rows, gemm_gflops=gemm, environment=environment)

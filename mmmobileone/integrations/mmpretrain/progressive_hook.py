@@ -15,7 +15,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.datasets.transforms import RandomResizedCrop
 
-from ..registry import HOOKS
+from ...registry import HOOKS
 from .transforms import ScaledAutoAugment
 
 PAPER_MILESTONES = (39, 114)

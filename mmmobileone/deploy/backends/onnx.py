@@ -1,8 +1,5 @@
 """ONNX export with dynamic axes, and verification against ONNX Runtime."""
 import logging
-import os
-import os.path as osp
-import tempfile
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -10,7 +7,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .wrappers import as_tuple, output_names
+from ...fileio import atomic_write
+from ..outputs import as_tuple, output_names
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ def dynamic_axes(names: Sequence[str], dynamic_batch: bool = True,
 
 def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: bool = True,
                 dynamic_spatial: bool = False, opset: int = DEFAULT_OPSET) -> List[str]:
-    """Export a tensor-in / tensors-out module (see :mod:`.wrappers`) to ``path``.
+    """Export a tensor-in / tensors-out module (see :mod:`..outputs`) to ``path``.
 
     Uses the TorchScript-based exporter (``dynamo=False``), which needs no extra package. The
     file is written atomically and checked with :func:`onnx.checker.check_model`.
@@ -50,22 +48,17 @@ def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: b
     import onnx
     wrapper = wrapper.eval()
     names = list(output_names(wrapper, example))
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix='.onnx.part')
-    os.close(handle)
-    try:
+    with atomic_write(path, suffix='.onnx.part') as temporary:
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # TracerWarnings and the exporter's deprecation note
+            # tracing shape arithmetic (mmdet/mmseg heads) is expected: the axes are declared
+            warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+            warnings.filterwarnings('ignore', message='.*dynamo=False.*',
+                                    category=DeprecationWarning)
             torch.onnx.export(wrapper, (example, ), temporary, input_names=['input'],
                               output_names=names, opset_version=opset, dynamo=False,
                               dynamic_axes=dynamic_axes(names, dynamic_batch, dynamic_spatial),
                               do_constant_folding=True)
         onnx.checker.check_model(temporary)
-        os.replace(temporary, path)
-    finally:
-        if osp.exists(temporary):
-            os.remove(temporary)
     logger.debug('exported %s (outputs: %s)', path, ', '.join(names))
     return names
 

@@ -13,8 +13,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from ..fileio import save_checkpoint_atomic
 from ..models.backbones import ARCH_SETTINGS, MobileOne
-from ..utils.deploy import save_checkpoint_atomic
+from ..models.reparam import FUSED_KEY_SUFFIX, TRAIN_KEY_SUFFIX
 from .layouts import Layout, get_layout
 
 logger = logging.getLogger(__name__)
@@ -182,8 +183,8 @@ def convert_state_dict(checkpoint: Mapping, layout: str, arch: str = 'auto',
             ([_listing('values that are not tensors', not_tensors)] if not_tensors else []) +
             ['(is it the right --source? already converted checkpoints need no conversion)']))
 
-    fused_units = [k for k in mapped if k.endswith('branch_reparam.weight')]
-    branch_units = [k for k in mapped if k.endswith('branch_conv_list.0.conv.weight')]
+    fused_units = [k for k in mapped if k.endswith(FUSED_KEY_SUFFIX)]
+    branch_units = [k for k in mapped if k.endswith(TRAIN_KEY_SUFFIX)]
     if fused_units and branch_units:
         raise ConversionError(f'the checkpoint mixes {len(fused_units)} fused units (e.g. '
                               f'{origin[fused_units[0]]}) with {len(branch_units)} train-time '

@@ -5,14 +5,16 @@ but the shared prediction code (``BaseDenseHead._predict_by_feat_single``) reads
 ``self.loss_cls``; validation, testing and demos therefore fail with ``AttributeError: 'SSDHead'
 object has no attribute 'loss_cls'`` (open-mmlab/mmdetection issues 11063 and 11780).
 """
+import warnings
+
 from mmdet.models.dense_heads import SSDHead
 from mmdet.registry import MODELS as MMDET_MODELS
 
-from ..registry import MODELS
+from ...registry import MODELS
 
 
 @MODELS.register_module()
-class SSDLiteHead(SSDHead):
+class FixedSSDHead(SSDHead):
     """mmdet's :class:`~mmdet.models.dense_heads.SSDHead` with ``loss_cls`` set, so it predicts.
 
     Takes exactly ``SSDHead``'s arguments (``use_depthwise=True`` gives the SSDLite head of
@@ -21,11 +23,23 @@ class SSDLiteHead(SSDHead):
     ``SSDHead.loss_by_feat_single`` (hard negative mining), so training is unchanged. The
     loss module holds no parameters or buffers: state dicts equal ``SSDHead``'s.
 
-    Use it in configs as ``bbox_head=dict(type='mmmobileone.SSDLiteHead', ...)`` with
-    ``'mmmobileone.det'`` in ``custom_imports``.
+    Use it in configs as ``bbox_head=dict(type='mmmobileone.FixedSSDHead', ...)`` with
+    ``'mmmobileone.integrations.mmdet'`` in ``custom_imports``.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.loss_cls = MMDET_MODELS.build(
             dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0))
+
+
+@MODELS.register_module()
+class SSDLiteHead(FixedSSDHead):
+    """Deprecated name of :class:`FixedSSDHead` (it is mmdet's SSDHead, fixed; the SSDLite form
+    comes from ``use_depthwise=True``). Kept so that existing configs still build."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        warnings.warn("type='mmmobileone.SSDLiteHead' is deprecated: use "
+                      "'mmmobileone.FixedSSDHead' (same arguments, same weights)",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)

@@ -13,7 +13,7 @@ from mmcv.transforms import Compose
 from mmpretrain.datasets.transforms import AutoAugment
 from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 
-from ..registry import TRANSFORMS
+from ...registry import TRANSFORMS
 
 #: Operation type -> (argument that holds its magnitude, the argument's identity value).
 MAGNITUDE_ARGS: Dict[str, tuple] = {

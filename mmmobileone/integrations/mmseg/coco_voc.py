@@ -18,7 +18,7 @@ from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from ..registry import DATASETS, TRANSFORMS
+from ...registry import DATASETS, TRANSFORMS
 
 IGNORE_INDEX = 255
 

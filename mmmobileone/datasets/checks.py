@@ -1,11 +1,8 @@
-"""Early, clear errors for the things users most often get wrong: paths and checkpoints."""
+"""Early, clear errors about datasets in configs, before the Runner starts."""
 import os
 import os.path as osp
-import pickle
-import zipfile
 from typing import Dict, Iterator, List, Tuple
 
-import torch
 from mmengine.config import Config
 
 DATA_DOCS = 'README.md, section "Datasets"'
@@ -68,34 +65,3 @@ def check_dataset_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
                         f"{dataset.get('type')!r}; working directory {os.getcwd()!r}). Put the "
                         f'data there, or point the config at it with --cfg-options '
                         f'{where}.data_root=PATH; expected layouts: {DATA_DOCS}')
-
-
-def load_checkpoint_file(path: str, map_location='cpu') -> Dict:
-    """Load a checkpoint weights-only, turning low-level failures into clear errors.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is truncated, corrupt, not a checkpoint, or holds objects that a
-            weights-only load refuses (it never executes code from the file).
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint file {path!r} not found')
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile,
-            OSError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(
-            f'cannot read checkpoint {path!r} ({osp.getsize(path)} bytes): it is truncated, '
-            f'corrupt, or holds objects a weights-only load refuses ({message}). Download or '
-            'save it again.') from error
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'checkpoint {path!r} holds a {type(checkpoint).__name__}, expected a '
-                         'dict (a state dict or a dict with "state_dict")')
-    return checkpoint
-
-
-def checkpoint_is_fused(checkpoint: Dict) -> bool:
-    """Whether a checkpoint holds fused (deploy) MobileOne units."""
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    return any(key.endswith('branch_reparam.weight') for key in state_dict)

@@ -1,0 +1,105 @@
+"""Parameters and MACs, as the paper reports them: of a module, a MobileOne classifier or a config.
+
+MACs are mmengine's (fvcore's) counts, which count one multiply-add as one "flop"; the paper's
+"FLOPs" are these MACs.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+from torch import nn
+
+from ..models.backbones import MobileOne
+from ..models.reparam import reparameterize_model
+
+#: Default input size per task: ImageNet 224, SSDLite 320, DeepLabV3 crop 512.
+DEFAULT_SIZES = dict(classification=(224, 224), detection=(320, 320),
+                     segmentation=(512, 512))
+
+
+def count_params_and_macs(model: nn.Module,
+                          input_shape: Sequence[int] = (1, 3, 224, 224)) -> Tuple[int, int]:
+    """Count parameters and multiply-accumulates of one forward pass on ``input_shape``.
+
+    MACs are mmengine's (fvcore's) counts, which count one multiply-add as one "flop"; the
+    paper's "FLOPs" are these MACs. The model is run in eval mode on a zero tensor.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters())
+        inputs = torch.zeros(*input_shape, device=param.device, dtype=param.dtype)
+        analyzer = FlopAnalyzer(model, inputs)
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        macs = int(analyzer.total())
+    finally:
+        model.train(was_training)
+    return params, macs
+
+
+class _LastStage(nn.Module):
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)[-1]
+
+
+def mobileone_classifier(arch: Union[str, Dict], num_classes: int = 1000,
+                         **backbone_kwargs) -> nn.Sequential:
+    """MobileOne with the paper's head (global average pool + linear), as a plain module."""
+    backbone = MobileOne(arch, out_indices=(3, ), **backbone_kwargs)
+    return nn.Sequential(_LastStage(backbone), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(backbone.stage_channels[-1], num_classes))
+
+
+def fused_classifier_complexity(arch: Union[str, Dict], resolution: int = 224,
+                                **backbone_kwargs) -> Tuple[int, int]:
+    """Fused params and MACs of ``arch`` with a 1000-class head, at ``resolution`` px."""
+    model = reparameterize_model(mobileone_classifier(arch, **backbone_kwargs))
+    return count_params_and_macs(model, (1, 3, resolution, resolution))
+
+
+def config_complexity(config, shape: Optional[Sequence[int]] = None, fused: bool = True,
+                      task: str = 'auto', cfg_options: Optional[Dict] = None) -> Dict:
+    """Parameters and MACs of one forward pass of the config's network (batch 1).
+
+    Counts what the exported graph computes (see :mod:`mmmobileone.deploy.outputs`): the
+    classifier with its head, the detector up to its raw head outputs, the segmentor up to its
+    logits (an mmseg auxiliary head, training-only, is left out). MACs are
+    mmengine's counts (one multiply-add = 1), the paper's "FLOPs".
+
+    Args:
+        config: Config path or :class:`mmengine.Config`.
+        shape: Input ``(H, W)``; default 224 / 320 / 512 for classification / detection /
+            segmentation.
+        fused: Count the re-parameterized network (what runs at inference).
+        task: ``'classification'``, ``'detection'``, ``'segmentation'`` or ``'auto'``.
+        cfg_options: Config overrides.
+
+    Returns:
+        ``dict(params=int, macs=int, task=str, shape=(H, W), fused=bool)``.
+    """
+    from ..apis.model import init_model
+    from ..deploy.outputs import infer_task, tensor_model
+    model = init_model(config, None, fuse=fused, cfg_options=cfg_options)
+    if getattr(model, 'auxiliary_head', None) is not None:
+        model.auxiliary_head = None  # mmseg: training-only, neither run nor shipped
+    task = infer_task(model) if task == 'auto' else task
+    height, width = shape or DEFAULT_SIZES[task]
+    params, macs = count_params_and_macs(tensor_model(model, task), (1, 3, height, width))
+    return dict(params=params, macs=macs, task=task, shape=(height, width), fused=fused)
+
+
+def format_table(rows: List[Dict]) -> str:
+    """Markdown table of :func:`config_complexity` results."""
+    lines = ['| config | form | input | params (M) | MACs (G) |', '|---|---|---|---:|---:|']
+    for row in rows:
+        lines.append(f"| {row['config']} | {'fused' if row['fused'] else 'unfused'} | "
+                     f"{row['shape'][0]}x{row['shape'][1]} | {row['params'] / 1e6:.3f} | "
+                     f"{row['macs'] / 1e9:.3f} |")
+    return '\n'.join(lines)

@@ -1,0 +1,168 @@
+"""Config preparation for mmengine's Runner, shared by ``tools/train.py`` and ``tools/test.py``.
+
+The tools own the command line (argument parsing, logging, exit codes); this module holds the
+config edits they make, as importable functions that raise on bad input:
+
+* :func:`prepare_distributed`: distributed runs without CUDA (gloo, DDP without device ids,
+  SyncBN to BN);
+* :func:`enable_amp`, :func:`enable_auto_scale_lr`: the ``--amp`` / ``--auto-scale-lr`` flags;
+* :func:`check_load_from`: a ``load_from`` / ``--resume`` checkpoint must fit the model;
+* :func:`set_fused_testing`, :func:`enable_visualization`, :func:`dump_predictions`: what
+  ``tools/test.py`` runs and writes;
+* :func:`build_runner`, :func:`format_metrics`.
+"""
+import datetime
+import logging
+import os.path as osp
+from typing import Dict, List, Union
+
+from mmengine.config import Config
+
+from ..fileio import load_checkpoint
+from ..models.reparam import check_checkpoint_form
+
+logger = logging.getLogger(__name__)
+
+#: Norm layer types that PyTorch's DDP refuses on CPU.
+SYNCBN_TYPES = ('SyncBN', 'MMSyncBN')
+
+
+def revert_syncbn_cfg(node: Union[Dict, List]) -> int:
+    """Replace SyncBN norm configs by BN in place; returns how many were replaced."""
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in SYNCBN_TYPES:
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += revert_syncbn_cfg(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += revert_syncbn_cfg(value)
+    return count
+
+
+def prepare_distributed(cfg: Config, launcher: str) -> None:
+    """Make a distributed run work without CUDA (gloo backend, DDP without device ids).
+
+    mmengine assumes one GPU per process: it calls ``torch.cuda.set_device`` while setting up
+    the process group and gives DDP ``device_ids=[LOCAL_RANK]``, both of which fail on CPU.
+    Without CUDA we switch an ``nccl`` backend to ``gloo``, create the process group ourselves
+    (torchrun's environment) and wrap the model with ``device_ids=None``. DDP refuses
+    SyncBatchNorm on CPU, so SyncBN layer configs become BN, as mmengine does for
+    single-process runs. With CUDA, or ``launcher='none'``, nothing changes.
+    """
+    import torch
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') == 'nccl':
+        logger.info('no CUDA device: distributed run with the gloo backend')
+        dist_cfg['backend'] = 'gloo'
+    reverted = revert_syncbn_cfg(cfg.model)
+    if reverted or cfg.get('sync_bn'):
+        logger.warning(f'no CUDA device: PyTorch DDP refuses SyncBatchNorm on CPU, so SyncBN '
+                       f'becomes BN ({reverted} norm config(s) changed; per-process statistics)')
+        cfg.sync_bn = None
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        broadcast_buffers=False, find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    if launcher == 'pytorch':
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            options = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+            if 'timeout' in options:
+                options['timeout'] = datetime.timedelta(seconds=options['timeout'])
+            dist.init_process_group(backend=dist_cfg['backend'], **options)
+
+
+def enable_amp(cfg: Config) -> None:
+    """Train with automatic mixed precision (``AmpOptimWrapper``, dynamic loss scale)."""
+    if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        logger.warning('AMP is already enabled in the config')
+        return
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Scale the lr by total batch / ``auto_scale_lr.base_batch_size`` (mmengine does it)."""
+    if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+        raise ValueError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
+    cfg.auto_scale_lr.enable = True
+
+
+def check_load_from(cfg: Config, path: str, what: str) -> None:
+    """Refuse a checkpoint that is unreadable or whose form does not fit the config's model.
+
+    Remote checkpoints (``https://``, ``s3://``, ...) are left to mmengine's loader.
+
+    Raises:
+        FileNotFoundError, ValueError: the file is missing or corrupt, or it is fused while the
+            config builds the train-time network (or the reverse).
+    """
+    if '://' in str(path):
+        return
+    backbone = cfg.model.get('backbone', None) or {}
+    check_checkpoint_form(load_checkpoint(path), bool(backbone.get('deploy', False)),
+                          f'{what} {path!r}')
+
+
+def _reparam_hooks(cfg: Config) -> List[Dict]:
+    return [h for h in cfg.get('custom_hooks', [])
+            if str(h.get('type', '')).split('.')[-1] == 'ReparamHook']
+
+
+def set_fused_testing(cfg: Config, fuse: bool = True) -> None:
+    """Test the fused network (adding a ReparamHook if the config has none), or the unfused."""
+    hooks = _reparam_hooks(cfg)
+    if not fuse:
+        for hook in hooks:
+            hook.fuse_test = False
+    elif not hooks:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+            dict(type='mmmobileone.ReparamHook', fuse_val=False, save_deploy=False)]
+
+
+def enable_visualization(cfg: Config, show_dir: str) -> None:
+    """Switch on the library's visualization hook so that every test prediction is drawn."""
+    hooks = cfg.get('default_hooks', {})
+    if 'visualization' not in hooks:
+        raise ValueError('--show-dir needs default_hooks.visualization in the config')
+    hook = hooks.visualization
+    show_dir = osp.abspath(show_dir)  # the libraries disagree on what a relative path means
+    if cfg.get('default_scope', '') == 'mmpretrain':
+        hook.enable = True
+        hook.out_dir = show_dir
+    else:  # mmdet's DetVisualizationHook and mmseg's SegVisualizationHook
+        hook.draw = True
+        hook.test_out_dir = show_dir
+    hook.interval = 1
+
+
+def dump_predictions(cfg: Config, out_file: str) -> None:
+    """Also write the raw test predictions to ``out_file`` (a ``.pkl``)."""
+    if not out_file.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl or .pickle file, got {out_file!r}')
+    evaluators = cfg.test_evaluator
+    cfg.test_evaluator = list(evaluators) if isinstance(evaluators, (list, tuple)) else [
+        evaluators]
+    cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=out_file))
+
+
+def build_runner(cfg: Config):
+    """Build mmengine's Runner (or the config's ``runner_type``)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def format_metrics(metrics: Dict) -> str:
+    """One metric per line, floats with 4 decimals."""
+    return '\n'.join(f'  {name}: {value:.4f}' if isinstance(value, float) else
+                     f'  {name}: {value}' for name, value in metrics.items())

@@ -1,0 +1,1 @@
+"""Command-line tools (importable so that tests and the quickstart can call them in-process)."""

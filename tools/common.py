@@ -1,0 +1,67 @@
+"""What every command-line tool shares: logging setup, one-line user errors, exit codes.
+
+A user error (a missing file, a bad value, a corrupt checkpoint, a full disk) is logged as one
+line and turns into exit status 1. ``--debug`` (or ``MMMOBILEONE_DEBUG=1``) shows the traceback
+instead.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+from typing import Callable, Optional, Sequence
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, ROOT)
+
+#: Exit status of the tools for a user error (bad path, value, checkpoint or flag).
+EXIT_USER_ERROR = 1
+#: Errors that are the user's to fix; anything else is a bug and keeps its traceback.
+USER_ERRORS = (FileNotFoundError, ValueError, OSError)
+DEBUG_ENV = 'MMMOBILEONE_DEBUG'
+WORKFLOW_DOCS = 'docs/workflow.md'
+
+logger = logging.getLogger('mmmobileone.tools')
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Log this package's messages as ``TIME - mmmobileone - LEVEL - message`` on stderr."""
+    package_logger = logging.getLogger('mmmobileone')
+    if not package_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter('%(asctime)s - mmmobileone - %(levelname)s - '
+                                               '%(message)s'))
+        package_logger.addHandler(handler)
+    package_logger.setLevel(level)
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--debug', action='store_true',
+                        help=f'show the full traceback of an error (or set {DEBUG_ENV}=1)')
+
+
+def debug_requested(argv: Optional[Sequence[str]] = None) -> bool:
+    argv = sys.argv[1:] if argv is None else argv
+    return '--debug' in argv or os.environ.get(DEBUG_ENV, '') not in ('', '0')
+
+
+def report_user_error(error: BaseException, docs: str = WORKFLOW_DOCS) -> int:
+    """Log ``error`` as one line (with a pointer to the docs); return :data:`EXIT_USER_ERROR`."""
+    message = ' '.join(str(error).split()) or type(error).__name__
+    hint = '' if docs in message else f' (see {docs})'
+    logger.error(f'{message}{hint}')
+    return EXIT_USER_ERROR
+
+
+def run_tool(main: Callable[[Optional[Sequence[str]]], object],
+             argv: Optional[Sequence[str]] = None, docs: str = WORKFLOW_DOCS) -> int:
+    """Run ``main(argv)``: 0 on success, one logged line and status 1 on a user error."""
+    setup_logging()
+    try:
+        main(argv)
+    except USER_ERRORS as error:
+        if debug_requested(argv):
+            raise
+        return report_user_error(error, docs)
+    return 0
