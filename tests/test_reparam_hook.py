@@ -12,13 +12,12 @@ import os.path as osp
 import pytest
 import torch
 from conftest import relative_error
+from helpers import cls_config, det_config, make_cls_data, make_det_data, make_seg_data, seg_config
 from mmengine.config import Config
 from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from torch.nn.modules.batchnorm import _BatchNorm
-from workflow_helpers import (cls_config, det_config, make_cls_data, make_det_data, make_seg_data,
-                              seg_config)
 
 from mmmobileone import ReparamHook
 from mmmobileone.apis import build_model as build_model_from_config
