@@ -15,9 +15,9 @@ import sys
 
 import torch
 from conftest import ROOT
+from helpers import cls_config, make_cls_data, write_config
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from workflow_helpers import cls_config, make_cls_data, write_config
 
 from mmmobileone.models import needs_fusion
 from mmmobileone.registry import HOOKS

@@ -16,8 +16,8 @@ import sys
 import pytest
 import torch
 from conftest import ROOT
+from helpers import cls_config, make_cls_data, write_config
 from mmengine.config import Config
-from workflow_helpers import cls_config, make_cls_data, write_config
 
 from tools.test import main as main_test
 from tools.test import test as run_test
