@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..fileio import load_checkpoint, save_checkpoint_atomic
-from ..models.reparam import (checkpoint_is_fused, deploy_checkpoint, needs_fusion,
+from ..models.reparam import (checkpoint_is_fused, fused_checkpoint, needs_fusion,
                               reparameterize_model)
 from .model import ConfigLike, init_model, load_config, load_state_dict_strict
 
@@ -152,6 +152,6 @@ def fuse_checkpoint(config: ConfigLike,
 
     meta = dict(ckpt.get('meta') or {})
     meta['converted_from'] = osp.basename(checkpoint)
-    save_checkpoint_atomic(deploy_checkpoint(deployed, meta), out_file)
+    save_checkpoint_atomic(fused_checkpoint(deployed, meta), out_file)
     return FuseReport(out_file=out_file, relative_error=error,
                       params_before=_num_params(model), params_after=_num_params(deployed))

@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from torch import Tensor, nn
 
+from ..datasets.checks import iter_dataset_cfgs
 from ..fileio import load_checkpoint
 from ..models.reparam import check_checkpoint_form, needs_fusion, reparameterize_model
 
@@ -98,12 +99,12 @@ def build_model(cfg: Config) -> nn.Module:
 def _dataset_meta(cfg: Config, checkpoint: Optional[Mapping]) -> Dict:
     """Class names (and palette) the model predicts: the checkpoint's, else the config's."""
     meta = dict(((checkpoint or {}).get('meta') or {}).get('dataset_meta') or {})
-    if not meta:
-        dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-        while isinstance(dataset, Mapping) and 'dataset' in dataset:  # dataset wrappers
-            dataset = dataset['dataset']
-        meta = dict(dataset.get('metainfo') or {}) if isinstance(dataset, Mapping) else {}
-        if not meta and isinstance(dataset, Mapping) and dataset.get('type'):
+    loader = cfg.get('test_dataloader') or {}
+    for _, dataset in iter_dataset_cfgs(loader.get('dataset'), 'test_dataloader.dataset'):
+        if meta:
+            break
+        meta = dict(dataset.get('metainfo') or {})
+        if not meta and dataset.get('type'):
             from mmengine.registry import DATASETS
             dataset_class = DATASETS.get(dataset['type'])
             meta = dict(getattr(dataset_class, 'METAINFO', {}) or {})

@@ -9,7 +9,7 @@ This module is the one place that knows what "fused" means:
 * :func:`state_dict_form` / :func:`checkpoint_is_fused` read the form off a state dict by the
   parameter names of a MobileOne unit, and :func:`check_checkpoint_form` turns a mismatch between
   a checkpoint and the model a config builds into a clear error.
-* :func:`deploy_checkpoint` builds the ``deploy.pth`` format (``dict(meta, state_dict)``) that
+* :func:`fused_checkpoint` builds the ``deploy.pth`` format (``dict(meta, state_dict)``) that
   :class:`~mmmobileone.ReparamHook` and the re-parameterization converter write.
 """
 import copy
@@ -128,7 +128,7 @@ def check_checkpoint_form(checkpoint: Mapping, deploy: bool, what: str) -> None:
             'tools/model_converters/reparameterize.py')
 
 
-def deploy_checkpoint(fused_model: nn.Module, meta: Optional[Dict] = None) -> Dict:
+def fused_checkpoint(fused_model: nn.Module, meta: Optional[Dict] = None) -> Dict:
     """Build ``dict(meta=..., state_dict=...)`` for a fused model (tensors on the CPU).
 
     ``meta`` is copied and completed with ``deploy=True`` and the mmmobileone version; keep the
@@ -138,7 +138,7 @@ def deploy_checkpoint(fused_model: nn.Module, meta: Optional[Dict] = None) -> Di
         ValueError: the model is not fused, or a weight is not finite (NaN or infinite).
     """
     if needs_fusion(fused_model):
-        raise ValueError('deploy_checkpoint expects a fused model; fuse it first with '
+        raise ValueError('fused_checkpoint expects a fused model; fuse it first with '
                          'mmmobileone.reparameterize_model')
     state_dict = {k: v.detach().cpu() for k, v in fused_model.state_dict().items()}
     bad = [k for k, v in state_dict.items() if v.is_floating_point() and not v.isfinite().all()]

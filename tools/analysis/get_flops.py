@@ -13,10 +13,10 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
+from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from tools.common import add_debug_flag, run_tool  # noqa: E402
 
 FORMS = ('fused', 'unfused')
-TASKS = ('classification', 'detection', 'segmentation')
 logger = logging.getLogger('mmmobileone.tools.get_flops')
 
 

@@ -12,9 +12,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
+from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from tools.common import add_debug_flag, run_tool  # noqa: E402
-
-TASKS = ('classification', 'detection', 'segmentation')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

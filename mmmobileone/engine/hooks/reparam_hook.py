@@ -8,7 +8,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from ...fileio import save_checkpoint_atomic
-from ...models.reparam import deploy_checkpoint, needs_fusion, reparameterize_model
+from ...models.reparam import fused_checkpoint, needs_fusion, reparameterize_model
 from ...registry import HOOKS
 
 
@@ -131,6 +131,6 @@ class ReparamHook(Hook):
         if dataset_meta is not None:
             meta['dataset_meta'] = dict(dataset_meta)
         path = osp.join(runner.work_dir, self.deploy_filename)
-        save_checkpoint_atomic(deploy_checkpoint(fused, meta), path)
+        save_checkpoint_atomic(fused_checkpoint(fused, meta), path)
         runner.logger.info(f'ReparamHook: deployed (fused) checkpoint of the {meta["weights"]} '
                            f'weights written to {path}; load it with model.backbone.deploy=True')
