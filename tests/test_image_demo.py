@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, randomize_bn
+from helpers import cls_config, seg_config, write_config
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
-from workflow_helpers import cls_config, seg_config, write_config
 
 from mmmobileone import reparameterize_model
 from mmmobileone.apis import inference_pipeline, init_model, predict, read_image, run_demo
-from mmmobileone.det.synthetic import generate_synthetic_coco
+from mmmobileone.datasets.synthetic import generate_coco
 
 QUICKSTART = osp.join(ROOT, 'configs', 'quickstart', 'ssdlite_mobileone_mu1_synthetic.py')
 CLASSES = ('umbrella', 'sports ball', 'pizza', 'book')
@@ -45,8 +45,8 @@ def _save_checkpoint(config: str, path: str, classes, scope: str, fused: bool = 
 @pytest.fixture(scope='module')
 def det(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
-    generate_synthetic_coco(str(root / 'coco'), num_train=1, num_val=3, image_size=(160, 128),
-                            classes=CLASSES)
+    generate_coco(str(root / 'coco'), num_train=1, num_val=3, image_size=(160, 128),
+                  classes=CLASSES)
     inputs = root / 'inputs'
     shutil.copytree(root / 'coco' / 'val2017', inputs)
     images = sorted(str(inputs / name) for name in os.listdir(inputs))
