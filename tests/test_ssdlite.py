@@ -18,7 +18,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.structures import InstanceData
 
 from mmmobileone import MobileOne
-from mmmobileone.det.synthetic import generate_synthetic_coco
+from mmmobileone.datasets.synthetic import generate_coco
 from mmmobileone.integrations.mmdet import FixedSSDHead
 from tools.test import test as run_test
 from tools.train import merge_args as merge_train_args
@@ -188,7 +188,7 @@ def _data_options(root: str):
 def trained_s2(tmp_path_factory):
     root = tmp_path_factory.mktemp('ssdlite')
     data_root = str(root / 'coco')
-    generate_synthetic_coco(data_root, num_train=4, num_val=3, image_size=(160, 128))
+    generate_coco(data_root, num_train=4, num_val=3, image_size=(160, 128))
     work_dir = str(root / 'work')
     runner = run_train([
         S2, '--work-dir', work_dir, '--cfg-options', *_data_options(data_root),

@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmmobileone.apis import run_demo  # noqa: E402
-from mmmobileone.det.synthetic import generate_synthetic_coco  # noqa: E402
+from mmmobileone.datasets.synthetic import generate_coco  # noqa: E402
 from tools.common import setup_logging  # noqa: E402
 from tools.test import test as run_test  # noqa: E402
 from tools.train import train as run_train  # noqa: E402
@@ -72,9 +72,8 @@ def main(argv=None) -> dict:
     setup_logging()
     start = time.time()
     _step(1, f'writing a synthetic COCO-format dataset to {args.data_root}/')
-    counts = generate_synthetic_coco(args.data_root, num_train=args.num_train,
-                                     num_val=args.num_val, classes=CLASSES, seed=args.seed,
-                                     overwrite=True)
+    counts = generate_coco(args.data_root, num_train=args.num_train, num_val=args.num_val,
+                           classes=CLASSES, seed=args.seed, overwrite=True)
     logger.info(f'      {counts}')
 
     options = _data_options(args.data_root) + [f'randomness.seed={args.seed}']
