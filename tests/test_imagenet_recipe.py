@@ -19,9 +19,9 @@ from mmpretrain.evaluation import Accuracy
 from mmpretrain.registry import MODELS
 
 from mmmobileone.analysis import fused_classifier_complexity
+from mmmobileone.datasets.synthetic import generate_imagenet
 from mmmobileone.integrations.mmpretrain import (ProgressiveLearningHook, ScaledAutoAugment,
                                                  find_train_transforms, scale_policy)
-from mmmobileone.testing.imagenet import make_tiny_imagenet
 from tools.test import test as run_test
 from tools.train import train as run_train
 
@@ -210,8 +210,7 @@ def _assert_cosine_schedules(runner) -> None:
 
 def test_progressive_learning_switches_in_runner_and_after_resume(tmp_path):
     data_root = str(tmp_path / 'imagenet')
-    make_tiny_imagenet(data_root, num_classes=2, train_per_class=4, val_per_class=1,
-                       image_size=32)
+    generate_imagenet(data_root, classes=2, train_per_class=4, val_per_class=1, image_size=32)
     cfg = _short_schedule_cfg(data_root, str(tmp_path / 'work'))
     assert cfg.train_dataloader.persistent_workers
     expected = {0: (32, 0.3), 1: (40, 0.6), 2: (40, 0.6), 3: (48, 1.0)}
@@ -268,8 +267,8 @@ def _accuracy(scores: torch.Tensor, labels: torch.Tensor) -> dict:
 def test_train_then_test_evaluates_and_ships_the_fused_ema_model(
         tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the configs' default data root: data/imagenet
-    make_tiny_imagenet('data/imagenet', num_classes=4, train_per_class=4, val_per_class=2,
-                       image_size=48)
+    generate_imagenet('data/imagenet', classes=4, train_per_class=4, val_per_class=2,
+                      image_size=48)
     config = config_path('mu0')
     work_dir = str(tmp_path / 'work')
     small = ['train_dataloader.batch_size=8', 'train_dataloader.num_workers=1',
