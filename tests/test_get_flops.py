@@ -22,7 +22,7 @@ def test_classifier_config_matches_the_paper_counts(tmp_path):
     fused = config_complexity(str(config), fused=True)
     unfused = config_complexity(str(config), fused=False)
     assert fused['task'] == 'classification' and fused['shape'] == (224, 224)
-    # REFERENCE.md section 1: S0 fused with a 1000-class head, 2.08M params, 275M MACs
+    # paper Table 9 / our README table: S0 fused with a 1000-class head, 2.08M params, 275M MACs
     assert abs(fused['params'] - 2.08e6) < 0.005e6 and abs(fused['macs'] - 275e6) < 1e6
     assert unfused['params'] > fused['params'] and unfused['macs'] > fused['macs']
 

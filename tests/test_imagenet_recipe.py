@@ -28,7 +28,7 @@ from tools.train import train as run_train
 VARIANTS = ('s0', 's1', 's2', 's3', 's4', 'mu0', 'mu1', 'mu2')
 AUTOAUGMENT = ('s2', 's3', 's4')
 HEAD_CHANNELS = dict(s0=1024, s1=1280, s2=2048, s3=2048, s4=2048, mu0=384, mu1=512, mu2=512)
-# fused params with the 1000-class head, in millions (REFERENCE.md section 1; paper Tables 7, 17)
+# fused params with the 1000-class head, in millions (paper Tables 9, 17; README's table)
 PAPER_PARAMS_M = dict(s0=2.08, s1=4.76, s2=7.81, s3=10.08, s4=14.84, mu0=0.56, mu1=0.97,
                       mu2=1.26)
 

@@ -68,7 +68,8 @@ def test_classifier_export_tool_fused_dynamic_batch(tmp_path):
     result = run_export([str(config), str(tmp_path / 'ckpt.pth'), '--out', out, '--shape', '64',
                          '64', '--verify-batch', '2'])
     assert result['task'] == 'classification' and result['outputs'] == ['logits']
-    assert result['relative_diff'] < 1e-5 and result['max_abs_diff'] > 0
+    # the tool compared ONNX Runtime with PyTorch (max_abs_diff is None when it does not)
+    assert result['max_abs_diff'] is not None and result['relative_diff'] < 1e-5
     # fused: one Conv per unit, no BatchNormalization left; batch 3 against the unfused model
     ops = op_types(out)
     assert 'BatchNormalization' not in ops and 'Conv' in ops
@@ -156,7 +157,7 @@ def test_deeplabv3_export_dynamic_batch_and_size(tmp_path):
     args = [config, str(tmp_path / 'seg.pth'), '--out', out, '--shape', '32', '32',
             '--cfg-options', 'model.decode_head.channels=32']
     result = run_export(args)
-    assert result['outputs'] == ['seg_logits'] and result['max_abs_diff'] > 0
+    assert result['outputs'] == ['seg_logits'] and result['relative_diff'] < 1e-5
     session = onnxruntime_session(out)
     for shape in ((1, 3, 32, 32), (2, 3, 48, 64)):
         inputs = torch.randn(*shape)
