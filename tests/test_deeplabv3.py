@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, randomize_bn, relative_error
+from helpers import small_run_options
 from mmengine.config import Config
 from PIL import Image
 
+from mmmobileone.datasets.synthetic import generate_ade20k, generate_coco_voc, generate_voc
 from mmmobileone.models import reparameterize_model
-from mmmobileone.testing.segmentation import (make_ade20k_dataset, make_coco_voc_dataset,
-                                              make_voc_dataset, small_run_options)
 from tools.test import test as run_test
 from tools.train import train as run_train
 
@@ -182,7 +182,8 @@ def test_output_stride_feature_sizes_and_exact_fusion(strides, dilations, output
 
 def test_coco_voc_dataset_paints_known_masks(tmp_path):
     from mmmobileone.integrations.mmseg import COCOVOCDataset
-    coco_root, expected = make_coco_voc_dataset(str(tmp_path))
+    coco_root = str(tmp_path / 'coco')
+    expected = generate_coco_voc(coco_root)
     pipeline = [dict(type='mmmobileone.LoadCOCOVOCAnnotations')]
     dataset = COCOVOCDataset(data_root=coco_root, ann_file='annotations/instances_train2017.json',
                              data_prefix=dict(img_path='train2017'), min_area=0,
@@ -209,7 +210,8 @@ def test_coco_voc_dataset_paints_known_masks(tmp_path):
 
 def test_coco_voc_dataset_filter_and_crowd_options(tmp_path):
     from mmmobileone.integrations.mmseg import COCOVOCDataset
-    coco_root, _ = make_coco_voc_dataset(str(tmp_path))
+    coco_root = str(tmp_path / 'coco')
+    generate_coco_voc(coco_root)
     kwargs = dict(data_root=coco_root, ann_file='annotations/instances_train2017.json',
                   data_prefix=dict(img_path='train2017'),
                   pipeline=[dict(type='mmmobileone.LoadCOCOVOCAnnotations')])
@@ -247,7 +249,7 @@ def test_missing_data_gives_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"'data/VOCdevkit/VOC2012'.*--cfg-options"):
         run_train([config_path('deeplabv3_mobileone_s2_voc'), '--work-dir', 'w'])
     with pytest.raises(FileNotFoundError, match=r"'data/coco'"):
-        make_voc_dataset('data')  # VOC present, COCO missing
+        generate_voc('data/VOCdevkit/VOC2012')  # VOC present, COCO missing
         run_train([config_path('deeplabv3_mobileone_s2_voc_coco'), '--work-dir', 'w'])
     torch.save(dict(state_dict={}), 'empty.pth')
     with pytest.raises(FileNotFoundError, match=r"'data/ade/ADEChallengeData2016'"):
@@ -256,8 +258,9 @@ def test_missing_data_gives_clear_errors(tmp_path, monkeypatch):
 
 
 def test_voc_train_then_test_fused_equals_unfused(tmp_path):
-    voc = make_voc_dataset(str(tmp_path / 'data'), num_train=2, num_aug=2, num_val=2)
-    coco_root, _ = make_coco_voc_dataset(str(tmp_path / 'data'))
+    voc, coco_root = str(tmp_path / 'data' / 'VOCdevkit' / 'VOC2012'), str(tmp_path / 'coco')
+    generate_voc(voc, num_train=2, num_aug=2, num_val=2)
+    generate_coco_voc(coco_root)
     config = config_path('deeplabv3_mobileone_s0_voc')
     # the VOC configs train on VOC + COCO, epoch-based: one epoch, validated at its end
     options = [o.replace(voc, coco_root) if '.datasets.2.' in o else o
@@ -288,7 +291,8 @@ def test_voc_train_then_test_fused_equals_unfused(tmp_path):
 
 def test_ade20k_train_then_unfused_test_equals_deployed(tmp_path):
     from mmseg.registry import DATASETS
-    ade = make_ade20k_dataset(str(tmp_path / 'data'), num_train=2, num_val=2)
+    ade = str(tmp_path / 'data' / 'ade' / 'ADEChallengeData2016')
+    generate_ade20k(ade, num_train=2, num_val=2)
     config = config_path('deeplabv3_mobileone_s0_ade20k')
     cfg = Config.fromfile(config)
     options = small_run_options(cfg, ade, crop_size=32, max_iters=2)
@@ -318,8 +322,9 @@ def test_ade20k_train_then_unfused_test_equals_deployed(tmp_path):
 
 def test_voc_coco_variant_trains_an_epoch(tmp_path):
     data = tmp_path / 'data'
-    voc = make_voc_dataset(str(data), num_train=1, num_aug=1, num_val=1)
-    coco_root, _ = make_coco_voc_dataset(str(data))
+    voc, coco_root = str(data / 'VOCdevkit' / 'VOC2012'), str(data / 'coco')
+    generate_voc(voc, num_train=1, num_aug=1, num_val=1)
+    generate_coco_voc(coco_root)
     config = config_path('deeplabv3_mobileone_s2_voc_coco')
     cfg = Config.fromfile(config)
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop' and cfg.train_cfg.max_epochs == 50
@@ -343,7 +348,7 @@ def test_image_demo_draws_segmentation_overlay(tmp_path):
     spec.loader.exec_module(demo)
     from mmseg.datasets import PascalVOCDataset
 
-    from mmmobileone.apis import inference_pipeline, init_model, predict
+    from mmmobileone.apis import build_inferencer, init_model
     config = config_path('deeplabv3_mobileone_s0_voc')
     model = init_model(config, None, fuse=False,
                        cfg_options={'model.backbone.init_cfg': None})
@@ -352,19 +357,20 @@ def test_image_demo_draws_segmentation_overlay(tmp_path):
     torch.save(dict(meta=dict(dataset_meta=PascalVOCDataset.METAINFO),
                     state_dict=model.state_dict()), checkpoint)
     # large enough for the class names mmseg writes on the regions to cover little of it
-    voc = make_voc_dataset(str(tmp_path / 'data'), num_train=0, num_aug=0, num_val=1,
-                           size=(192, 256))
+    voc = str(tmp_path / 'data' / 'VOCdevkit' / 'VOC2012')
+    generate_voc(voc, num_train=0, num_aug=0, num_val=1, image_size=(256, 192))
     image = glob.glob(osp.join(voc, 'JPEGImages', '*.jpg'))[0]
     out_dir = tmp_path / 'out'
     assert demo.main([image, config, checkpoint, '--out-dir', str(out_dir), '--opacity', '1',
                       '--cfg-options', 'model.backbone.init_cfg=None']) == 0
-    drawn = glob.glob(str(out_dir / '*'))
+    drawn = glob.glob(str(out_dir / 'vis' / '*'))  # where MMSegInferencer writes
     assert [osp.basename(p) for p in drawn] == [osp.basename(image)]
     picture = np.array(Image.open(drawn[0]).convert('RGB')).astype(int)
     # with opacity 1 a pixel shows the palette colour of its predicted class (class names are
     # written on top of the regions, and the picture is a JPEG, blurred along the many region
     # borders of this random-weight model: most pixels, not all)
-    prediction = predict(model, inference_pipeline(model.cfg), image).pred_sem_seg.data[0]
+    inferencer = build_inferencer(model)  # mmseg's own pipeline around the model
+    prediction = inferencer(image, return_datasamples=True).pred_sem_seg.data[0]
     palette = np.array(PascalVOCDataset.METAINFO['palette'])
     expected = palette[prediction.numpy()]
     assert picture.shape == expected.shape
