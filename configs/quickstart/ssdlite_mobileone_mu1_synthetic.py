@@ -8,13 +8,13 @@
 # scaled to it, slimmer extra layers, 4 classes, light augmentation (resize + flip), batch 16,
 # lr 0.12 with a 50-iteration warmup, 16 epochs. See docs/detection.md for measured results.
 #
-#   python -m mmmobileone.det.synthetic --root data/coco_synthetic --classes umbrella \
-#       'sports ball' pizza book --num-train 400 --num-val 100
+#   python -c "from mmmobileone.datasets.synthetic import generate_coco; generate_coco(
+#       'data/coco_synthetic', 400, 100, classes=('umbrella', 'sports ball', 'pizza', 'book'))"
 #   python tools/train.py configs/quickstart/ssdlite_mobileone_mu1_synthetic.py
 _base_ = '../ssdlite_mobileone_s2_coco.py'
 
 data_root = 'data/coco_synthetic/'
-# Shape classes of mmmobileone.det.synthetic, in COCO id order (as the json lists them).
+# Shape classes of mmmobileone.datasets.synthetic.coco, in COCO id order (as the json lists them).
 classes = ('umbrella', 'sports ball', 'pizza', 'book')
 metainfo = dict(classes=classes)
 input_size = 128

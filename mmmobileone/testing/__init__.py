@@ -1,1 +1,0 @@
-"""Generators of tiny datasets in the real on-disk formats, for tests and demos."""
