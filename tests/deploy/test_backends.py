@@ -15,8 +15,9 @@ import torch
 from conftest import ROOT, randomize_bn
 
 from mmmobileone.apis import init_model
-from mmmobileone.deploy.backends import coreml, executorch, litert, ncnn
+from mmmobileone.deploy.backends import coreml, executorch, litert, ncnn, onnx
 from mmmobileone.deploy.backends._common import DEPLOY_EXTRA, require
+from mmmobileone.deploy.export import export_network
 from mmmobileone.deploy.outputs import as_tuple, output_names, tensor_model
 from mmmobileone.deploy.parity import FLOAT_TOLERANCE, compare_outputs, worst_relative
 from mmmobileone.models import reparameterize_model
@@ -27,20 +28,22 @@ MODELS = {
     'detector': ('configs/quickstart/ssdlite_mobileone_mu1_synthetic.py', 128),
     'segmentor': ('configs/deeplabv3_mobileone_s0_voc.py', 64),
 }
-RUNTIMES = {'executorch': executorch, 'litert': litert, 'ncnn': ncnn}
-FILES = {'executorch': ['model.pte'], 'litert': ['model.tflite'],
+RUNTIMES = {'onnx': onnx, 'executorch': executorch, 'litert': litert, 'ncnn': ncnn}
+FILES = {'onnx': ['model.onnx'], 'executorch': ['model.pte'], 'litert': ['model.tflite'],
          'ncnn': ['model.ncnn.bin', 'model.ncnn.param'], 'coreml': ['model.mlpackage']}
 
 
 class Fused:
-    """A fused tensor-in / tensors-out network with its export and check inputs."""
+    """A fused network of a shipped config, with its export and check inputs."""
 
     def __init__(self, name: str) -> None:
         config, size = MODELS[name]
         torch.manual_seed(0)
         model = init_model(os.path.join(ROOT, config), None, fuse=False)
         randomize_bn(model, seed=1, calibrate_shape=(2, 3, size, size))
-        self.wrapper = tensor_model(reparameterize_model(model.eval()))
+        self.model = reparameterize_model(model.eval())
+        self.size = size
+        self.wrapper = tensor_model(self.model)
         self.example = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
         self.check_input = torch.randn(1, 3, size, size,
                                        generator=torch.Generator().manual_seed(1))
@@ -65,15 +68,16 @@ def fused():
 @pytest.mark.parametrize('backend', list(RUNTIMES))
 def test_runtime_reproduces_fused_pytorch(backend, model, fused, tmp_path):
     net = fused(model)
-    runtime = RUNTIMES[backend]
-    paths = runtime.export(net.wrapper, net.example, str(tmp_path), output_names=net.names)
+    report = export_network(net.model, backend, str(tmp_path), shape=(net.size, net.size))
     # only the model files, no staging folder or intermediate files of the converter
     assert sorted(os.listdir(tmp_path)) == FILES[backend]
-    assert sorted(os.path.basename(p) for p in paths) == FILES[backend]
-    actual = runtime.run(paths, [net.check_input.numpy()])
-    results = compare_outputs(net.expected, actual, net.names)
-    assert [r.name for r in results] == net.names
-    assert worst_relative(results) < FLOAT_TOLERANCE, [r.line() for r in results]
+    assert sorted(os.path.basename(p) for p in report.paths) == FILES[backend]
+    assert [r.name for r in report.parity] == net.names
+    assert [r.shape for r in report.parity] == [e.shape for e in net.expected]
+    assert report.worst_relative < FLOAT_TOLERANCE, [r.line() for r in report.parity]
+    # the files run again, on another input, as the runtime's own API would
+    actual = RUNTIMES[backend].run(report.paths, [net.check_input.numpy()])
+    assert worst_relative(compare_outputs(net.expected, actual, net.names)) < FLOAT_TOLERANCE
 
 
 @pytest.mark.parametrize('model', list(MODELS))

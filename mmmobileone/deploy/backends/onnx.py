@@ -1,5 +1,6 @@
 """ONNX export with dynamic axes, and verification against ONNX Runtime."""
 import logging
+import os.path as osp
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -52,8 +53,11 @@ def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: b
         with torch.no_grad(), warnings.catch_warnings():
             # tracing shape arithmetic (mmdet/mmseg heads) is expected: the axes are declared
             warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-            warnings.filterwarnings('ignore', message='.*dynamo=False.*',
+            # we choose the TorchScript exporter (no onnxscript needed); torch says it is legacy
+            warnings.filterwarnings('ignore', message='.*legacy TorchScript-based ONNX export',
                                     category=DeprecationWarning)
+            warnings.filterwarnings('ignore', category=DeprecationWarning,
+                                    module=r'torch\.(jit|onnx)\.')
             torch.onnx.export(wrapper, (example, ), temporary, input_names=['input'],
                               output_names=names, opset_version=opset, dynamo=False,
                               dynamic_axes=dynamic_axes(names, dynamic_batch, dynamic_spatial),
@@ -113,3 +117,35 @@ def compare_with_onnxruntime(wrapper: nn.Module, path_or_session,
 def max_abs_difference(wrapper: nn.Module, path_or_session, inputs: Tensor) -> float:
     """Largest absolute difference between PyTorch and ONNX Runtime over all outputs."""
     return compare_with_onnxruntime(wrapper, path_or_session, inputs)['max_abs_diff']
+
+
+# The backend interface of the export entry point (mmmobileone.deploy.export), as the other
+# runtimes' modules: export(module, example, out_dir, ...) -> paths; run(paths, inputs).
+NAME = 'onnx'
+SUFFIX = '.onnx'
+
+
+def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
+           output_names: Optional[Sequence[str]] = None) -> List[str]:
+    """Export ``module`` to ``out_dir/name.onnx`` with a dynamic batch axis (and dynamic
+    height / width for a segmentor's :class:`~..outputs.SegmentorOutputs`).
+
+    ``output_names`` is unused: the names come from the module (``logits``, ...).
+
+    Returns:
+        ``[path of the .onnx file]``.
+    """
+    from ..outputs import SegmentorOutputs
+    path = osp.join(out_dir, name + SUFFIX)
+    export_onnx(module, example, path, dynamic_batch=True,
+                dynamic_spatial=isinstance(module, SegmentorOutputs))
+    return [path]
+
+
+def run(paths: Sequence[str], inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Run the ``.onnx`` file in ``paths`` with ONNX Runtime (CPU) on ``inputs``."""
+    path = next((p for p in paths if p.endswith(SUFFIX)), None)
+    if path is None:
+        raise ValueError(f'no {SUFFIX} file among {list(paths)}')
+    return run_onnxruntime(path, torch.from_numpy(np.ascontiguousarray(inputs[0],
+                                                                       dtype=np.float32)))

@@ -1,0 +1,85 @@
+"""Export a fused MobileOne classifier / SSDLite detector / DeepLabV3 segmentor for a runtime.
+
+Usage::
+
+    python tools/deployment/export.py CONFIG CHECKPOINT \\
+        --backend {onnx,executorch,litert,ncnn,coreml} --out-dir DIR [--shape H W]
+
+A training checkpoint is fused first. The runtime's model file is written into DIR and, where
+the runtime runs on this machine, run on a random input, printing one line per output
+``NAME max_abs_diff=... rel=...`` against PyTorch. Exit status 1 when an output differs by more
+than the tolerance (1e-4 relative; the files are removed), when a runtime package is missing
+(``pip install -e ".[deploy]"``) or for another user error; 2 for bad arguments (an unknown
+backend lists the supported ones). Details: docs/deployment.md.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmmobileone.deploy.export import BACKENDS  # noqa: E402
+from mmmobileone.deploy.outputs import TASKS  # noqa: E402
+from mmmobileone.deploy.parity import FLOAT_TOLERANCE  # noqa: E402
+from tools.common import add_debug_flag, run_tool  # noqa: E402
+
+DOCS = 'docs/deployment.md'
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Export the fused network of an mmpretrain / mmdet / mmseg config for a '
+        'runtime (ONNX Runtime, ExecuTorch + XNNPACK, LiteRT, ncnn, Core ML) and compare it '
+        'with PyTorch where the runtime runs on this machine.')
+    parser.add_argument('config', help='mmpretrain / mmdet / mmseg config file')
+    parser.add_argument('checkpoint', help='training (unfused) or deploy (fused) checkpoint')
+    parser.add_argument('--backend', required=True, choices=BACKENDS, help='target runtime')
+    parser.add_argument('--out-dir', required=True, help='folder for the model file(s)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size (default: 224 classification, 320 detection, 512 '
+                        'segmentation)')
+    parser.add_argument('--task', default='auto', choices=['auto', *TASKS],
+                        help='default: from the model (bbox_head / decode_head / classifier)')
+    parser.add_argument('--name', help='file name stem (default: the config file name)')
+    parser.add_argument('--tolerance', type=float, default=FLOAT_TOLERANCE,
+                        help=f'largest relative difference accepted (default {FLOAT_TOLERANCE:g})')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override config entries')
+    add_debug_flag(parser)
+    return parser.parse_args(argv)
+
+
+def export(argv: Optional[Sequence[str]] = None):
+    """Export and check as the command line says, print the written paths and the parity lines;
+    return the :class:`~mmmobileone.deploy.export.ExportReport`."""
+    args = parse_args(argv)
+    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
+    from mmmobileone.deploy.export import ParityError, export_config
+    try:
+        report = export_config(args.config, args.checkpoint, args.backend, args.out_dir,
+                               shape=args.shape, task=args.task, name=args.name,
+                               tolerance=args.tolerance, cfg_options=args.cfg_options)
+    except ParityError as error:
+        for result in error.results:
+            print(result.line())
+        raise
+    except ImportError as error:  # a missing runtime package: a user error naming the extra
+        raise ValueError(str(error)) from error
+    for path in report.paths:
+        print(f'wrote {path}')
+    for result in report.parity:
+        print(result.line())
+    if not report.parity:
+        print(f'{args.backend}: {report.note}')
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_tool(export, argv, docs=DOCS)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
