@@ -16,13 +16,17 @@ registry          registered here (host-free)                   registered by in
 ================  ============================================  ==============================
 ``MODELS``        MobileOne                                     FixedSSDHead (mmdet)
 ``HOOKS``         ReparamHook                                   ProgressiveLearningHook
-``DATASETS``      --                                            COCOVOCDataset (mmseg)
+``DATASETS``      --                                            COCOVOCDataset (mmseg),
+                                                                CocoDataset (mmdet)
 ``TRANSFORMS``    --                                            LoadCOCOVOCAnnotations (mmseg),
-                                                                ScaledAutoAugment (mmpretrain)
+                                                                ScaledAutoAugment (mmpretrain),
+                                                                LoadImageFromFile (mmcv)
+``METRICS``       --                                            CocoMetric (mmdet)
 ================  ============================================  ==============================
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -33,3 +37,4 @@ HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmmobileone', locations=['mmmobileone.engine'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='mmmobileone')
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='mmmobileone')
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='mmmobileone')

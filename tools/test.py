@@ -56,10 +56,11 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Config, argparse.Name
     """The checked test config for ``argv`` (no Runner yet); raises on user errors."""
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
     from mmmobileone.apis import load_config
-    from mmmobileone.datasets import check_dataset_paths
+    from mmmobileone.datasets import check_dataset_paths, check_user_data
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config), args)
     check_dataset_paths(cfg, ('test', ))
+    check_user_data(cfg, ('test', ))  # COCO files by file and index; checked image loading
     return cfg, args
 
 

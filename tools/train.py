@@ -88,11 +88,13 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Config:
     """The checked training config for ``argv`` (no Runner yet); raises on user errors."""
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
     from mmmobileone.apis import load_config
-    from mmmobileone.datasets import check_dataset_paths
+    from mmmobileone.datasets import check_dataset_paths, check_user_data
     from mmmobileone.engine.pretrained import check_pretrained_checkpoints
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config), args)
-    check_dataset_paths(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train', ))
+    splits = ('train', 'val') if cfg.get('val_cfg') else ('train', )
+    check_dataset_paths(cfg, splits)
+    check_user_data(cfg, splits)  # COCO files by file and index; checked image loading
     check_pretrained_checkpoints(cfg)  # init_cfg weights: cached, local or reachable
     return cfg
 

@@ -65,3 +65,22 @@ def check_dataset_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
                         f"{dataset.get('type')!r}; working directory {os.getcwd()!r}). Put the "
                         f'data there, or point the config at it with --cfg-options '
                         f'{where}.data_root=PATH; expected layouts: {DATA_DOCS}')
+
+
+def check_user_data(cfg: Config, splits=('train', 'val', 'test')) -> None:
+    """What the tools check of users' data before the Runner starts (after the paths).
+
+    Every COCO-format annotation file of ``splits`` (datasets and metrics) is validated by file
+    and index (:func:`~mmmobileone.datasets.validate.check_coco_datasets`), and the config's
+    image loading, COCO datasets and COCO metrics become mmmobileone's checked drop-ins
+    (:func:`~mmmobileone.datasets.checked.use_checked_dropins`).
+
+    Raises:
+        ValueError: For an empty, non-JSON or invalid annotation file (naming it).
+    """
+    import logging
+
+    from .checked import use_checked_dropins
+    from .validate import check_coco_datasets
+    use_checked_dropins(cfg)
+    check_coco_datasets(cfg, splits, logger=logging.getLogger('mmmobileone.datasets'))

@@ -1,0 +1,390 @@
+"""Checks of users' own data: COCO-format annotation files and the image files they list.
+
+Labelling tools write COCO-format files that pycocotools and mmdet read only in part: the
+optional top-level ``info`` and ``licenses`` are often missing (pycocotools' ``loadRes`` copies
+``dataset['info']``, so mmdet's ``CocoMetric`` crashes at the first validation, after a whole
+epoch of training), as are ``iscrowd`` (``COCOeval`` reads it for every box) and ``area``
+(mmdet's ``CocoDataset`` reads it). :func:`normalize_coco` fills in what the format defines as
+optional; :func:`validate_coco_file` tells a usable file from an invalid one:
+
+* **errors** (the file cannot be trained on as it is; reported before training starts, by file
+  and index): not JSON or empty, no images, a missing or empty image file, a box with negative
+  width or height or not four numbers, a category id not in ``categories``, an annotation of an
+  image id not in ``images``, repeated image or annotation ids;
+* **warnings** (mmdet's ``CocoDataset`` drops these boxes without a word; we count them and name
+  the first annotation ids): NaN or infinite coordinates, zero width or height, a box entirely
+  outside its image.
+
+Boxes partly outside the image, crowd boxes (``iscrowd=1``, ignored in training and evaluation),
+images without annotations and categories without annotations are valid and kept.
+
+Nothing here imports a host library; the mmdet classes that use it live in
+:mod:`mmmobileone.integrations.mmdet`.
+"""
+import json
+import math
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+#: How many offending indices or annotation ids a message lists.
+MAX_LISTED = 5
+#: Types of dataset configs whose annotation files :func:`check_coco_datasets` validates.
+COCO_DATASET_TYPES = ('CocoDataset', 'mmdet.CocoDataset', 'mmmobileone.CocoDataset')
+
+#: Reasons mmdet's ``CocoDataset`` drops a box, as :func:`box_problem` names them.
+NON_FINITE = 'NaN or infinite coordinates'
+NEGATIVE_SIZE = 'negative width or height'
+ZERO_SIZE = 'zero width or height (under 1 px)'
+OUTSIDE = 'entirely outside the image'
+ZERO_AREA = 'an "area" of 0 or less'
+
+
+def load_json_file(path: str, what: str = 'annotation file') -> Any:
+    """The content of a JSON file; ``ValueError`` naming the file if it is empty or not JSON.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is empty or not valid JSON (with the line and column).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path!r} not found (working directory {os.getcwd()!r})')
+    with open(path, 'rb') as f:
+        raw = f.read()
+    if not raw.strip():
+        raise ValueError(f'{what} {path!r} is empty ({len(raw)} bytes); expected a COCO-format '
+                         f'JSON object with "images", "annotations" and "categories"')
+    try:
+        return json.loads(raw.decode('utf-8-sig'))
+    except UnicodeDecodeError as error:
+        raise ValueError(f'{what} {path!r} is not JSON: not UTF-8 text (byte {error.start})'
+                         ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f'{what} {path!r} is not valid JSON: {error.msg} at line {error.lineno} '
+                         f'column {error.colno}') from None
+
+
+def normalize_coco(data: Dict) -> List[str]:
+    """Fill in, in place, what the COCO format allows a file to leave out; returns what was added.
+
+    ``info`` ({}), ``licenses`` ([]), ``categories`` ([]) and ``annotations`` ([]) at the top
+    level; per annotation ``iscrowd`` (0) and ``area`` (box width x height). Nothing that is
+    present changes.
+    """
+    added = []
+    for key, default in (('info', {}), ('licenses', []), ('categories', []),
+                         ('annotations', [])):
+        if key not in data or data[key] is None:
+            data[key] = default
+            added.append(f'"{key}"')
+    no_crowd = no_area = 0
+    for ann in data['annotations']:
+        if not isinstance(ann, dict):
+            continue
+        if 'iscrowd' not in ann:
+            ann['iscrowd'] = 0
+            no_crowd += 1
+        if 'area' not in ann:
+            box = _box(ann)
+            ann['area'] = float(box[2] * box[3]) if box is not None else 0.0
+            no_area += 1
+    if no_crowd:
+        added.append(f'"iscrowd" of {no_crowd} annotations')
+    if no_area:
+        added.append(f'"area" of {no_area} annotations')
+    return added
+
+
+def _box(ann: Dict) -> Optional[Tuple[float, float, float, float]]:
+    bbox = ann.get('bbox')
+    if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+        return None
+    return tuple(float(v) for v in bbox)
+
+
+def box_problem(bbox: Sequence[float], width: float, height: float) -> Optional[str]:
+    """Why mmdet's ``CocoDataset`` would drop the COCO box ``[x, y, w, h]``, or ``None``."""
+    x, y, w, h = bbox
+    if not all(math.isfinite(v) for v in bbox):
+        return NON_FINITE
+    if w < 0 or h < 0:
+        return NEGATIVE_SIZE
+    if w < 1 or h < 1:
+        return ZERO_SIZE
+    if min(x + w, width) <= max(x, 0) or min(y + h, height) <= max(y, 0):
+        return OUTSIDE
+    return None
+
+
+def ann_problem(ann: Dict, width: float, height: float) -> Optional[str]:
+    """Why mmdet's ``CocoDataset`` would drop the COCO annotation ``ann``, or ``None``.
+
+    Its box (:func:`box_problem`) or its ``area`` (0 or less); ``None`` also for an ignored
+    (``"ignore": true``) annotation, which mmdet skips on purpose.
+    """
+    if ann.get('ignore', False):
+        return None
+    box = _box(ann)
+    if box is None:
+        return 'no "bbox" of four numbers'
+    reason = box_problem(box, width, height)
+    area = ann.get('area', 1)
+    if reason is None and isinstance(area, (int, float)) and area <= 0:
+        reason = ZERO_AREA
+    return reason
+
+
+def _listed(items: Sequence, limit: int = MAX_LISTED) -> str:
+    shown = ', '.join(str(item) for item in items[:limit])
+    return shown + (f', ... ({len(items)} in all)' if len(items) > limit else '')
+
+
+class CocoProblems:
+    """What :func:`validate_coco_file` found: ``errors`` and ``warnings``, one line each.
+
+    ``dropped`` maps a reason (:data:`NON_FINITE`, :data:`ZERO_SIZE`, :data:`OUTSIDE`,
+    :data:`NEGATIVE_SIZE`) to the ids of the annotations with it; ``notes`` lists what
+    :func:`normalize_coco` added.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.errors: List[str] = []
+        self.warnings: List[str] = []
+        self.notes: List[str] = []
+        self.dropped: Dict[str, List] = OrderedDict()
+        self.num_images = self.num_annotations = 0
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_errors(self) -> None:
+        """``ValueError`` listing every error in one message (if there is any)."""
+        if self.errors:
+            raise ValueError(f'{len(self.errors)} problem(s) in COCO-format annotation file '
+                             f'{self.path!r}: ' + '; '.join(self.errors) +
+                             '. Fix the file (or the config\'s data_root / data_prefix) and '
+                             'run again; see docs/detection.md, "Your own dataset"')
+
+
+def dropped_boxes_warning(path: str, dropped: Dict[str, List], total: int) -> Optional[str]:
+    """One line: how many boxes of ``path`` are dropped, why, and the first annotation ids."""
+    count = sum(len(ids) for ids in dropped.values())
+    if not count:
+        return None
+    parts = [f'{len(ids)} with {reason} (annotation ids {_listed(ids)})'
+             for reason, ids in dropped.items() if ids]
+    return (f'{path}: {count} of {total} boxes are unusable and dropped: ' + '; '.join(parts))
+
+
+def _group(indices: List[str], what: str) -> str:
+    return f'{what} at {_listed(indices)}'
+
+
+def validate_coco(data: Any, path: str, image_root: Optional[str] = None) -> CocoProblems:
+    """Validate the COCO-format content ``data`` of ``path`` (see the module docstring).
+
+    ``data`` is normalised in place (:func:`normalize_coco`). With ``image_root`` every listed
+    image must exist there (``image_root/file_name``) and be a non-empty file.
+    """
+    problems = CocoProblems(path)
+    if not isinstance(data, dict):
+        problems.error(f'the top level is a JSON {type(data).__name__}, not an object with '
+                       f'"images", "annotations" and "categories"')
+        return problems
+    problems.notes = normalize_coco(data)
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(data.get(key), list):
+            problems.error(f'"{key}" must be a list, got {type(data.get(key)).__name__}')
+    if problems.errors:
+        return problems
+    images, annotations = data['images'], data['annotations']
+    problems.num_images, problems.num_annotations = len(images), len(annotations)
+    if not images:
+        problems.error('the "images" list is empty: no image to train or test on')
+        return problems
+
+    category_ids = {cat.get('id') for cat in data['categories'] if isinstance(cat, dict)}
+    sizes: Dict[Any, Tuple[float, float]] = {}
+    bad_entries, duplicates, missing, empty = [], [], [], []
+    for i, image in enumerate(images):
+        where = f'images[{i}]'
+        if not isinstance(image, dict) or 'id' not in image or not image.get('file_name'):
+            bad_entries.append(where)
+            continue
+        where = f'images[{i}] (id {image["id"]}, {image["file_name"]!r})'
+        width, height = image.get('width'), image.get('height')
+        if not all(isinstance(v, (int, float)) and v > 0 for v in (width, height)):
+            bad_entries.append(where)
+        if image['id'] in sizes:
+            duplicates.append(where)
+        sizes[image['id']] = (width or 0, height or 0)
+        if image_root is not None:
+            file_path = osp.join(image_root, image['file_name'])
+            try:
+                if os.stat(file_path).st_size == 0:
+                    empty.append(where)
+            except OSError:
+                missing.append(where)
+    if bad_entries:
+        problems.error(_group(bad_entries, 'image entries without "id", "file_name" or '
+                              'positive "width" and "height"'))
+    if duplicates:
+        problems.error(_group(duplicates, 'repeated image ids'))
+    if missing:
+        problems.error(_group(missing, f'image files missing from {image_root!r}'))
+    if empty:
+        problems.error(_group(empty, f'0-byte image files in {image_root!r}'))
+
+    malformed, negative, unknown_image, unknown_category, repeated = [], [], [], [], []
+    seen_ids = set()
+    for i, ann in enumerate(annotations):
+        ann_id = ann.get('id') if isinstance(ann, dict) else None
+        where = f'annotations[{i}] (id {ann_id})'
+        box = _box(ann) if isinstance(ann, dict) else None
+        if box is None or ann_id is None or 'image_id' not in ann or 'category_id' not in ann:
+            malformed.append(where)
+            continue
+        if ann_id in seen_ids:
+            repeated.append(where)
+        seen_ids.add(ann_id)
+        if ann['image_id'] not in sizes:
+            unknown_image.append(f'{where}: image_id {ann["image_id"]}')
+        if ann['category_id'] not in category_ids:
+            unknown_category.append(f'{where}: category_id {ann["category_id"]}')
+        reason = ann_problem(ann, *sizes.get(ann['image_id'], (math.inf, math.inf)))
+        if reason == NEGATIVE_SIZE:
+            negative.append(f'{where}: bbox {list(box)}')
+        if reason is not None:
+            problems.dropped.setdefault(reason, []).append(ann_id)
+    if malformed:
+        problems.error(_group(malformed, 'annotations without "id", "image_id", "category_id" '
+                              'or a "bbox" of four numbers'))
+    if repeated:
+        problems.error(_group(repeated, 'repeated annotation ids'))
+    if negative:
+        problems.error(_group(negative, 'boxes with negative width or height'))
+    if unknown_image:
+        problems.error(_group(unknown_image, 'annotations of image ids not in "images"'))
+    if unknown_category:
+        problems.error(_group(unknown_category, f'category ids not in "categories" '
+                              f'(ids {sorted(category_ids, key=str)})'))
+    warning = dropped_boxes_warning(
+        path, {k: v for k, v in problems.dropped.items() if k != NEGATIVE_SIZE},
+        len(annotations))
+    if warning:
+        problems.warnings.append(warning)
+    return problems
+
+
+def validate_coco_file(path: str, image_root: Optional[str] = None) -> CocoProblems:
+    """Validate the COCO-format annotation file ``path``; see :func:`validate_coco`.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If it is empty or not JSON (naming the file).
+    """
+    return validate_coco(load_json_file(path), path, image_root)
+
+
+def _join(root: str, path: str) -> str:
+    return path if not root or osp.isabs(path) else osp.join(root, path)
+
+
+def coco_dataset_files(dataset: Dict) -> Tuple[Optional[str], Optional[str]]:
+    """``(ann_file, image_root)`` of an mmdet ``CocoDataset`` config, as the dataset joins them."""
+    root = dataset.get('data_root') or ''
+    ann_file = dataset.get('ann_file')
+    prefix = dataset.get('data_prefix') or {}
+    image_dir = prefix.get('img', prefix.get('img_path', '')) if isinstance(prefix, dict) else ''
+    return (_join(root, ann_file) if isinstance(ann_file, str) and ann_file else None,
+            _join(root, image_dir or ''))
+
+
+def _coco_evaluators(cfg, split: str) -> Iterator[Dict]:
+    evaluators = cfg.get(f'{split}_evaluator')
+    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+        if isinstance(evaluator, dict) and str(evaluator.get('type', '')).endswith('CocoMetric'):
+            yield evaluator
+
+
+def check_coco_datasets(cfg, splits=('train', 'val', 'test'), logger=None) -> int:
+    """Validate the annotation files of the COCO datasets and metrics of ``splits``.
+
+    Looks at every ``CocoDataset`` leaf of ``{split}_dataloader.dataset`` (through dataset
+    wrappers, :func:`~mmmobileone.datasets.checks.iter_dataset_cfgs`) with its image folder, and
+    at the ``ann_file`` of each ``CocoMetric`` of ``{split}_evaluator``. Each file is read once.
+
+    Returns:
+        The number of files checked.
+
+    Raises:
+        ValueError: Naming the file and the indices of what is wrong (all errors of the first
+            invalid file), or an empty or non-JSON file.
+    """
+    from .checks import iter_dataset_cfgs
+    checked: Dict[str, Optional[str]] = OrderedDict()
+    unwarned = set()
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if loader:
+            for _, dataset in iter_dataset_cfgs(loader.get('dataset'),
+                                                f'{split}_dataloader.dataset'):
+                if dataset.get('type') in COCO_DATASET_TYPES:
+                    ann_file, image_root = coco_dataset_files(dataset)
+                    if ann_file and checked.get(ann_file) is None:
+                        checked[ann_file] = image_root
+                    if dataset.get('type') != 'mmmobileone.CocoDataset':
+                        unwarned.add(ann_file)  # (ours warns when it loads the file)
+        for evaluator in _coco_evaluators(cfg, split):
+            ann_file = evaluator.get('ann_file')
+            if isinstance(ann_file, str) and ann_file:
+                checked.setdefault(ann_file, None)
+    for ann_file, image_root in checked.items():
+        problems = validate_coco_file(ann_file, image_root)
+        problems.raise_errors()
+        if logger is not None and problems.notes:
+            logger.info(f'{ann_file}: reading it with the optional COCO entries it leaves out: '
+                        f'{", ".join(problems.notes)}')
+        if logger is not None and ann_file in unwarned:
+            for warning in problems.warnings:
+                logger.warning(warning)
+    return len(checked)
+
+
+#: Leading bytes of the image formats :func:`image_file_problem` knows.
+_SIGNATURES = ((b'\xff\xd8', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'BM', 'BMP'),
+               (b'GIF8', 'GIF'), (b'RIFF', 'WebP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'))
+
+
+def image_file_problem(path: str) -> Optional[str]:
+    """What is wrong with the image file ``path`` at a glance, or ``None``.
+
+    Reads at most the first and last few bytes: missing, 0 bytes, an unknown format, or a JPEG
+    without its end-of-image marker or a PNG without its ``IEND`` chunk (the file was cut short,
+    e.g. by an interrupted copy or download). Some cameras append data after a JPEG's end
+    marker, so a missing JPEG marker is a reason to suspect, not proof: decode to be sure.
+    """
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return 'file not found'
+    if size == 0:
+        return 'the file is empty (0 bytes)'
+    with open(path, 'rb') as f:
+        head = f.read(16)
+        f.seek(max(0, size - 1024))
+        tail = f.read()
+    kind = next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
+    if kind is None:
+        return f'not an image file this package knows (first bytes {head[:8]!r}, {size} bytes)'
+    if kind == 'JPEG' and b'\xff\xd9' not in tail:
+        return f'truncated JPEG: no end-of-image marker ({size} bytes)'
+    if kind == 'PNG' and b'IEND' not in tail:
+        return f'truncated PNG: no IEND chunk ({size} bytes)'
+    return None
