@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
 from mmmobileone import reparameterize_model
-from mmmobileone.apis import inference_pipeline, init_model, predict, read_image, run_demo
+from mmmobileone.apis import build_inferencer, init_model, read_image, run_demo
 from mmmobileone.datasets.synthetic import generate_coco
 
 QUICKSTART = osp.join(ROOT, 'configs', 'quickstart', 'ssdlite_mobileone_mu1_synthetic.py')
@@ -69,9 +69,10 @@ def test_detection_demo_draws_boxes_and_skips_bad_files(det, tmp_path):
                      score_thr=0.1)
     plain = run_demo([det['inputs']], QUICKSTART, det['checkpoint'], str(tmp_path / 'plain'),
                      score_thr=1.01)  # no box reaches this score: the picture is the input
-    for report in (drawn, plain):
-        assert [osp.basename(p) for p in report.written] == [
-            osp.basename(p) for p in det['images']]
+    for report, out in ((drawn, tmp_path / 'drawn'), (plain, tmp_path / 'plain')):
+        # one picture per readable image, written by mmdet's DetInferencer into OUT/vis/
+        assert report.written == [str(out / 'vis' / osp.basename(p)) for p in det['images']]
+        assert sorted(os.listdir(out / 'vis')) == sorted(osp.basename(p) for p in det['images'])
         assert sorted(osp.basename(p) for p, _ in report.skipped) == ['corrupt.jpg', 'notes.txt']
         assert all('cannot be decoded' in reason for _, reason in report.skipped)
     for image, with_boxes, without in zip(det['images'], drawn.written, plain.written):
@@ -86,11 +87,17 @@ def test_fused_unfused_and_deployed_checkpoint_predict_the_same(det):
     deployed = init_model(QUICKSTART, det['deploy'])
     assert fused.backbone.deploy and deployed.backbone.deploy and not unfused.backbone.deploy
     assert fused.dataset_meta['classes'] == CLASSES
-    pipeline = inference_pipeline(fused.cfg)
-    reference = predict(unfused, pipeline, det['images'][0]).pred_instances
+
+    def predict(model):  # through mmdet's DetInferencer: its pipeline, our model
+        inferencer = build_inferencer(model)
+        assert inferencer.model is model
+        result = inferencer(det['images'][0], return_datasamples=True)
+        return result['predictions'][0].pred_instances
+
+    reference = predict(unfused)
     assert len(reference.scores) > 0
     for model in (fused, deployed):
-        result = predict(model, pipeline, det['images'][0]).pred_instances
+        result = predict(model)
         torch.testing.assert_close(result.scores, reference.scores, rtol=1e-4, atol=1e-6)
         torch.testing.assert_close(result.bboxes, reference.bboxes, rtol=1e-4, atol=1e-3)
         assert torch.equal(result.labels, reference.labels)
@@ -103,7 +110,8 @@ def test_cli_takes_globs_reports_missing_inputs_and_fails_without_images(det, tm
     status = tool.main([pattern, str(tmp_path / 'missing'), QUICKSTART, det['checkpoint'],
                         '--out-dir', str(out), '--score-thr', '0.1', '--no-fuse'])
     assert status == 0
-    assert sorted(os.listdir(out)) == sorted(osp.basename(p) for p in det['images'])
+    assert os.listdir(out) == ['vis']
+    assert sorted(os.listdir(out / 'vis')) == sorted(osp.basename(p) for p in det['images'])
     messages = ' '.join(r.getMessage() for r in caplog.records)
     assert 'corrupt.jpg' in messages and 'missing' in messages
     status = tool.main([osp.join(det['inputs'], 'notes.txt'), QUICKSTART, det['checkpoint'],
@@ -123,14 +131,25 @@ def _coloured_image(path: str) -> str:
 def test_segmentation_demo_overlays_masks(tmp_path):
     config = write_config(seg_config(str(tmp_path / 'data'), str(tmp_path / 'work')),
                           str(tmp_path / 'seg.py'))
-    checkpoint = str(tmp_path / 'seg.pth')
+    checkpoint = str(tmp_path / 'seg.pth')  # class names only: mmseg completes the palette
     _save_checkpoint(config, checkpoint, ('background', 'red', 'green'), 'mmseg')
     image = _coloured_image(str(tmp_path / 'scene.png'))
     overlay = run_demo([image], config, checkpoint, str(tmp_path / 'a'), opacity=0.6)
     clear = run_demo([image], config, checkpoint, str(tmp_path / 'b'), opacity=0.0)
+    assert overlay.written == [str(tmp_path / 'a' / 'vis' / 'scene.png')]
+    assert os.listdir(tmp_path / 'a') == ['vis']  # MMSegInferencer wrote no label maps
     original = read_image(image)
     assert _mean_abs_diff(read_image(clear.written[0]), original) < 1.0
     assert _mean_abs_diff(read_image(overlay.written[0]), original) > 10.0
+    # the overlay is the inferencer's: its prediction's palette colours blended at 0.6
+    model = init_model(config, checkpoint)
+    inferencer = build_inferencer(model)
+    assert len(model.dataset_meta['palette']) == 3
+    labels = inferencer(image, return_datasamples=True).pred_sem_seg.data[0].numpy()
+    palette = np.array(model.dataset_meta['palette'], np.float32)[labels]  # RGB
+    expected = 0.4 * original[..., ::-1] + 0.6 * palette
+    picture = read_image(overlay.written[0])[..., ::-1].astype(np.float32)
+    assert (np.abs(picture - expected).max(-1) < 3).mean() > 0.8
 
 
 def test_classification_demo_writes_topk_labels(tmp_path):
@@ -138,12 +157,31 @@ def test_classification_demo_writes_topk_labels(tmp_path):
                           str(tmp_path / 'cls.py'))
     checkpoint = str(tmp_path / 'cls.pth')
     _save_checkpoint(config, checkpoint, ('cat', 'dog', 'fox'), 'mmpretrain')
-    image = _coloured_image(str(tmp_path / 'pet.png'))
-    report = run_demo([image], config, checkpoint, str(tmp_path / 'out'), topk=2)
-    picture = read_image(report.written[0])
-    assert picture.shape[:2] == (224, 298)  # short side resized to 224 for legible text
+    image = _coloured_image(str(tmp_path / 'pet.jpg'))
+    top1, top2 = (run_demo([image], config, checkpoint, str(tmp_path / f'top{k}'), topk=k)
+                  for k in (1, 2))
+    assert top2.written == [str(tmp_path / 'top2' / 'vis' / 'pet.png')]  # mmpretrain's name
+    pictures = [read_image(r.written[0]) for r in (top1, top2)]
+    assert pictures[0].shape[:2] == (224, 298)  # short side enlarged to 224: legible labels
     resized = cv2.resize(read_image(image), (298, 224))
-    assert _mean_abs_diff(picture, resized) > 1.0
+    assert _mean_abs_diff(pictures[0], resized) > 1.0  # a label is drawn
+    assert _mean_abs_diff(pictures[1], pictures[0]) > 0.2  # and a second one with topk=2
     model = init_model(config, checkpoint)
-    scores = predict(model, inference_pipeline(model.cfg), image).pred_score
-    assert scores.sum().item() == pytest.approx(1.0, abs=1e-5)
+    result = build_inferencer(model)(image)[0]
+    assert result['pred_scores'].sum() == pytest.approx(1.0, abs=1e-5)
+    assert result['pred_class'] == ('cat', 'dog', 'fox')[result['pred_scores'].argmax()]
+
+
+def test_same_file_names_get_one_picture_each_and_options_are_checked(det, tmp_path):
+    other = tmp_path / 'other'
+    other.mkdir()
+    name = osp.basename(det['images'][0])
+    cv2.imwrite(str(other / name), cv2.flip(read_image(det['images'][0]), 1))
+    out = tmp_path / 'out'
+    report = run_demo([det['images'][0], str(other)], QUICKSTART, det['checkpoint'], str(out),
+                      score_thr=0.1)
+    assert report.written == [str(out / 'vis' / name), str(out / '1' / 'vis' / name)]
+    assert _mean_abs_diff(*(read_image(p) for p in report.written)) > 5.0
+    for options, bad in ((dict(topk=0), 'topk'), (dict(opacity=1.5), 'opacity')):
+        with pytest.raises(ValueError, match=bad):
+            run_demo([det['images'][0]], QUICKSTART, det['checkpoint'], str(out), **options)

@@ -2,8 +2,10 @@
 
 INPUTS are image files, folders or glob patterns (quote globs). Works for detection (boxes,
 labels, scores), segmentation (coloured mask overlay) and classification (top-k labels)
-configs. The model is fused (re-parameterized) first unless ``--no-fuse``. Files that cannot be
-read as images are reported and skipped. Example::
+configs, drawn by the config library's own inferencer (``ImageClassificationInferencer``,
+``DetInferencer``, ``MMSegInferencer``) into ``OUT_DIR/vis/``. The model is fused
+(re-parameterized) first unless ``--no-fuse``. Files that cannot be read as images are reported
+and skipped. Example::
 
     python tools/image_demo.py demo/ 'data/coco/val2017/*.jpg' \\
         configs/ssdlite_mobileone_s2_coco.py work_dirs/ssdlite_mobileone_s2_coco/deploy.pth
@@ -26,7 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('inputs', nargs='+', help='images, folders or glob patterns')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint (training or fused deploy.pth)')
-    parser.add_argument('--out-dir', default='outputs/demo', help='where pictures are written')
+    parser.add_argument('--out-dir', default='outputs/demo',
+                        help='pictures are written into its vis/ folder')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--no-fuse', action='store_true',
                         help='run the train-time network instead of the fused one')

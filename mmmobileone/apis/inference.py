@@ -1,9 +1,19 @@
-"""Inference on image files for classification, detection and segmentation configs.
+"""The image demo: our (fused) model, drawn by the host library's own inferencer.
 
-The config's ``default_scope`` (``mmpretrain``, ``mmdet`` or ``mmseg``) decides the task; the
-model, test pipeline and visualizer all come from that library, so this module stays a thin
-layer: build and load the model (fused by default), run one image through the config's test
-pipeline, and draw the prediction with the library's visualizer.
+We build the model once with :func:`~mmmobileone.apis.init_model` (strict loading, fusion,
+fused ``deploy.pth`` recognised, ``cfg`` and ``dataset_meta`` set) and hand it to the inferencer
+of the config's ``default_scope``:
+
+* ``mmpretrain``: :class:`mmpretrain.apis.ImageClassificationInferencer` takes a model instance;
+  a subclass draws the top-k classes instead of the best one only;
+* ``mmdet``: :class:`mmdet.apis.DetInferencer`, and ``mmseg``:
+  :class:`mmseg.apis.MMSegInferencer` are mmengine ``BaseInferencer`` subclasses, which build
+  their model in ``_init_model(cfg, weights, device)``; a mixin overrides that one method to
+  return our model (the config passed on is the model's own ``cfg``).
+
+Their test pipelines (image loading from the input, annotation loading left out), visualizers
+(palettes, label drawing) and picture writing do the work. This module collects the inputs,
+skips (and reports) the files that cannot be decoded, and lists what was written.
 """
 import copy
 import glob
@@ -11,52 +21,122 @@ import logging
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-import cv2
+import mmcv
 import numpy as np
-import torch
-from mmengine.config import Config
-from mmengine.dataset import Compose, pseudo_collate
-from mmengine.registry import VISUALIZERS
 from torch import nn
 
 from .model import init_model
 
 logger = logging.getLogger(__name__)
 
+#: Config ``default_scope`` -> task, for the scopes the demo has an inferencer for.
 SCOPE_TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+#: Sub-folder of the output directory the inferencers write their pictures into.
+VIS_DIR = 'vis'
+#: Classification pictures with a shorter side are enlarged to it, for legible labels.
+MIN_CLS_SIDE = 224
 
 
-def task_of(cfg: Config) -> str:
-    """``'classification'``, ``'detection'`` or ``'segmentation'``, from the default scope."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPE_TASKS:
-        raise ValueError(f'config default_scope {scope!r} is not supported; the demo handles '
-                         f'{sorted(SCOPE_TASKS)} configs')
-    return SCOPE_TASKS[scope]
+class _PrebuiltModel:
+    """Mixin for an mmengine ``BaseInferencer`` subclass: infer with a model built elsewhere.
+
+    ``BaseInferencer.__init__(model=cfg, weights=...)`` builds and loads the model in
+    ``_init_model``; here the config is the model's own ``cfg`` and ``_init_model`` returns the
+    model itself, so the inferencer's pipeline, visualizer and writing see exactly our network.
+    The visualizer only draws: the config's storage backends (``vis_backends``) are left out.
+    """
+
+    def __init__(self, model: nn.Module, **kwargs) -> None:
+        self._prebuilt = model
+        cfg = copy.deepcopy(model.cfg)
+        if cfg.get('visualizer') is not None:
+            cfg.visualizer.pop('vis_backends', None)
+        super().__init__(model=cfg, weights=None, **kwargs)
+
+    def _init_model(self, cfg, weights, device: str = 'cpu') -> nn.Module:
+        return self._prebuilt.to(device).eval()
 
 
-def inference_pipeline(cfg: Config) -> Compose:
-    """The config's test pipeline without annotation loading (there are no labels)."""
-    pipeline = copy.deepcopy(cfg.test_dataloader.dataset.get('pipeline', None)
-                             or cfg.get('test_pipeline'))
-    return Compose([t for t in pipeline if not str(t['type']).endswith('LoadAnnotations')])
+def _seg_dataset_meta(meta: Dict) -> Dict:
+    """``classes`` and a ``palette`` of as many colours: mmseg's visualizer takes exactly these.
+
+    A palette that does not fit the classes (missing in a hand-made checkpoint's meta) is
+    completed as mmseg's datasets do (:class:`mmseg.datasets.BaseSegDataset`, seeded colours).
+    """
+    from mmseg.datasets import BaseSegDataset
+    classes = meta.get('classes')
+    if not classes:
+        raise ValueError(f'the model has no class names to draw (dataset_meta {meta!r}); save '
+                         "them in the checkpoint's meta.dataset_meta or the config's dataset")
+    metainfo = dict(classes=classes, palette=meta.get('palette') or [])
+    palette = BaseSegDataset(metainfo=metainfo, lazy_init=True).metainfo['palette']
+    return dict(classes=classes, palette=palette)
 
 
-def predict(model: nn.Module, pipeline: Compose, image_path: str):
-    """Run one image file through the pipeline and the model; returns its data sample."""
-    data = pipeline(dict(img_path=image_path, img_id=0))
-    with torch.no_grad():
-        return model.test_step(pseudo_collate([data]))[0]
+def build_inferencer(model: nn.Module, device: str = 'cpu'):
+    """The host library's inferencer around ``model`` (as :func:`init_model` returns it).
+
+    Args:
+        model: A model with ``cfg`` (its config) and ``dataset_meta`` (class names).
+        device: Torch device to infer on.
+
+    Returns:
+        ``ImageClassificationInferencer`` (with a ``topk`` drawing option), ``DetInferencer``
+        or ``MMSegInferencer``, from the config's ``default_scope``. For segmentation the
+        model's ``dataset_meta`` is narrowed to ``classes`` and ``palette``, as
+        ``MMSegInferencer`` loads it.
+
+    Raises:
+        ValueError: the config's ``default_scope`` is none of ``mmpretrain``, ``mmdet``,
+            ``mmseg``, or a segmentation model has no class names.
+    """
+    scope = model.cfg.get('default_scope')
+    if scope == 'mmpretrain':
+        from mmpretrain.apis import ImageClassificationInferencer
+
+        class TopkClassificationInferencer(ImageClassificationInferencer):
+            """Draws the ``topk`` best classes with their scores (mmpretrain draws the best)."""
+            visualize_kwargs = ImageClassificationInferencer.visualize_kwargs | {'topk'}
+
+            def visualize(self, ori_inputs, preds, topk: int = 1, **kwargs):
+                shown = []
+                for pred in preds:
+                    sample = pred.clone()
+                    scores = sample.pred_score
+                    sample.set_pred_label(scores.topk(min(topk, scores.numel())).indices)
+                    shown.append(sample)
+                return super().visualize(ori_inputs, shown, **kwargs)
+
+        if not hasattr(model, '_config'):  # where mmpretrain keeps a model instance's config
+            model._config = model.cfg
+        return TopkClassificationInferencer(model, pretrained=False, device=device,
+                                            classes=model.dataset_meta.get('classes'))
+    if scope == 'mmdet':
+        from mmdet.apis import DetInferencer
+        return type('FusedDetInferencer', (_PrebuiltModel, DetInferencer), {})(
+            model, device=device, show_progress=False)
+    if scope == 'mmseg':
+        from mmseg.apis import MMSegInferencer
+        model.dataset_meta = _seg_dataset_meta(model.dataset_meta)
+        inferencer = type('FusedSegInferencer', (_PrebuiltModel, MMSegInferencer), {})(
+            model, device=device)
+        inferencer.show_progress = False
+        return inferencer
+    raise ValueError(f'config default_scope {scope!r} is not supported; the demo handles '
+                     f'{sorted(SCOPE_TASKS)} configs')
 
 
 def collect_images(inputs: Sequence[str]) -> Tuple[List[str], List[str]]:
     """Expand files, folders (their files, sorted, not recursive) and glob patterns.
 
+    Args:
+        inputs: File paths, folder paths and glob patterns (``**`` recurses).
+
     Returns:
-        ``(files, missing)``: the files to try, and the inputs that matched nothing.
+        ``(files, missing)``: the files to try (each once, in input order), and the inputs that
+        matched nothing.
     """
     files, missing = [], []
     for item in inputs:
@@ -74,55 +154,16 @@ def collect_images(inputs: Sequence[str]) -> Tuple[List[str], List[str]]:
 
 
 def read_image(path: str) -> Optional[np.ndarray]:
-    """The image as BGR ``uint8``, or ``None`` when the file cannot be decoded as an image."""
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        return None
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    """The image as BGR ``uint8``, decoded as the inferencers decode it (``mmcv.imfrombytes``).
 
-
-def build_visualizer(model: nn.Module, name: str = 'mmmobileone_demo'):
-    """The config's visualizer (drawing only: no storage backends)."""
-    vis_cfg = copy.deepcopy(model.cfg.get('visualizer', None))
-    if vis_cfg is None:
-        raise ValueError('the config has no `visualizer` entry to draw predictions with')
-    vis_cfg.pop('vis_backends', None)
-    vis_cfg['name'] = f'{name}_{id(model)}'
-    visualizer = VISUALIZERS.build(vis_cfg)
-    meta = dict(model.dataset_meta)
-    classes = meta.get('classes')
-    palette = meta.get('palette')
-    if classes and (not isinstance(palette, (list, tuple)) or len(palette) != len(classes)):
-        if task_of(model.cfg) == 'segmentation':  # mmseg's visualizer needs one colour each
-            rng = np.random.default_rng(0)
-            meta['palette'] = [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in classes]
-    visualizer.dataset_meta = meta
-    return visualizer
-
-
-def draw_prediction(visualizer, task: str, image_bgr: np.ndarray, data_sample, out_file: str,
-                    score_thr: float = 0.3, topk: int = 5, opacity: float = 0.5) -> np.ndarray:
-    """Draw one prediction and write it to ``out_file``; returns the drawn RGB image.
-
-    Detection: boxes with class names and scores above ``score_thr``. Segmentation: a
-    coloured mask overlay with ``opacity``. Classification: the ``topk`` classes and scores.
+    Returns:
+        ``None`` when the file is empty or cannot be decoded as an image.
     """
-    image = image_bgr[..., ::-1].copy()
-    if task == 'detection':
-        visualizer.add_datasample('image', image, data_sample, draw_gt=False, show=False,
-                                  pred_score_thr=score_thr, out_file=out_file)
-    elif task == 'segmentation':
-        visualizer.alpha = opacity
-        visualizer.add_datasample('image', image, data_sample, draw_gt=False, show=False,
-                                  out_file=out_file)
-    else:
-        scores = data_sample.pred_score
-        k = min(topk, scores.numel())
-        sample = data_sample.clone()
-        sample.set_pred_label(scores.topk(k).indices)
-        visualizer.visualize_cls(image, sample, draw_gt=False, draw_score=True,
-                                 resize=max(224, min(image.shape[:2])), out_file=out_file)
-    return visualizer.get_image()
+    with open(path, 'rb') as file:
+        content = file.read()
+    if not content:
+        return None
+    return mmcv.imfrombytes(content)
 
 
 @dataclass
@@ -132,14 +173,32 @@ class DemoReport:
     skipped: List[Tuple[str, str]] = field(default_factory=list)
 
 
-def _out_name(path: str, out_dir: str, used: set) -> str:
-    stem, ext = osp.splitext(osp.basename(path))
-    ext = ext.lower() if ext.lower() in IMAGE_EXTENSIONS else '.jpg'
-    name, n = f'{stem}{ext}', 1
-    while name in used:
-        name, n = f'{stem}_{n}{ext}', n + 1
-    used.add(name)
-    return osp.join(out_dir, name)
+def _picture_name(scope: str, path: str) -> str:
+    """The file name the scope's inferencer gives the picture of ``path``."""
+    if scope == 'mmpretrain':
+        return osp.splitext(osp.basename(path))[0] + '.png'
+    return osp.basename(path)
+
+
+def _draw(inferencer, scope: str, path: str, image: np.ndarray, target: str, score_thr: float,
+          topk: int, opacity: float) -> str:
+    """Let the inferencer predict ``path`` and write its picture under ``target``/vis."""
+    vis_dir = osp.join(target, VIS_DIR)
+    out_file = osp.join(vis_dir, _picture_name(scope, path))
+    os.makedirs(vis_dir, exist_ok=True)
+    if osp.isfile(out_file):  # from an earlier run: it must be this run's picture
+        os.remove(out_file)
+    if scope == 'mmdet':  # DetInferencer writes out_dir/vis/<name>
+        inferencer(path, out_dir=target, pred_score_thr=score_thr)
+    elif scope == 'mmseg':  # out_dir/vis/<name>; returning samples writes no label maps
+        inferencer(path, out_dir=target, opacity=opacity, return_datasamples=True)
+    else:
+        short = min(image.shape[:2])
+        inferencer(path, show_dir=vis_dir, topk=topk,
+                   resize=MIN_CLS_SIDE if short < MIN_CLS_SIDE else None)
+    if not osp.isfile(out_file):
+        raise RuntimeError(f'the {scope} inferencer wrote no picture {out_file!r} for {path!r}')
+    return out_file
 
 
 def run_demo(inputs: Sequence[str],
@@ -152,36 +211,62 @@ def run_demo(inputs: Sequence[str],
              topk: int = 5,
              opacity: float = 0.5,
              cfg_options: Optional[Dict] = None) -> DemoReport:
-    """Predict every readable image among ``inputs`` and write a picture of it into ``out_dir``.
+    """Predict every readable image among ``inputs`` and write a picture of it.
 
-    Inputs that do not exist, and files that cannot be decoded as images (corrupt, truncated
-    to nothing, or not images at all), are logged and listed in the report's ``skipped``; the
+    The host library's inferencer (see :func:`build_inferencer`) draws and writes the pictures
+    into ``out_dir/vis/``, named as it names them (the input's file name; ``.png`` for
+    classification). An input whose picture name an earlier input already took goes into
+    ``out_dir/<n>/vis/``. Inputs that do not exist, and files that cannot be decoded as images
+    (corrupt, empty, not images at all), are logged and listed in the report's ``skipped``; the
     run goes on with the next file.
+
+    Args:
+        inputs: Image files, folders and glob patterns.
+        config: Config file (mmpretrain, mmdet or mmseg ``default_scope``).
+        checkpoint: Training or fused (``deploy.pth``) checkpoint; ``None`` for random weights.
+        out_dir: Where the pictures go.
+        device: Torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
+        fuse: Infer with the re-parameterized network (``False``: the train-time one).
+        score_thr: Detection: draw the boxes scoring at least this.
+        topk: Classification: how many classes (with scores) to draw, at least 1.
+        opacity: Segmentation: mask opacity in ``[0, 1]``.
+        cfg_options: Config overrides, as ``--cfg-options``.
+
+    Returns:
+        The pictures written and the inputs skipped with the reason.
+
+    Raises:
+        ValueError: ``topk`` or ``opacity`` is out of range, the config's scope is not
+            supported, or the checkpoint does not fit the config.
+        FileNotFoundError: the config or checkpoint does not exist.
     """
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        raise ValueError(f'topk must be an integer >= 1, got {topk!r}')
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f'opacity must be in [0, 1], got {opacity!r}')
     files, missing = collect_images(inputs)
     report = DemoReport(skipped=[(item, 'no such file, folder or glob match')
                                  for item in missing])
     for item in missing:
         logger.warning(f'skipped {item!r}: no such file, folder or glob match')
     model = init_model(config, checkpoint, device=device, fuse=fuse, cfg_options=cfg_options)
-    task = task_of(model.cfg)
-    pipeline = inference_pipeline(model.cfg)
-    visualizer = build_visualizer(model)
-    os.makedirs(out_dir, exist_ok=True)
-    used: set = set()
-    logger.info(f'{task} demo on {len(files)} file(s) with the '
+    scope = model.cfg.get('default_scope')
+    inferencer = build_inferencer(model, device)
+    logger.info(f'{SCOPE_TASKS[scope]} demo on {len(files)} file(s) with the '
                 f"{'fused' if fuse else 'train-time'} model; writing to {out_dir}")
+    taken: Set[str] = set()
     for path in files:
         image = read_image(path)
         if image is None:
-            reason = 'cannot be decoded as an image (corrupt or not an image)'
+            reason = 'cannot be decoded as an image (corrupt, empty or not an image)'
             logger.warning(f'skipped {path!r}: {reason}')
             report.skipped.append((path, reason))
             continue
-        data_sample = predict(model, pipeline, path)
-        out_file = _out_name(path, out_dir, used)
-        draw_prediction(visualizer, task, image, data_sample, out_file, score_thr, topk,
-                        opacity)
+        name, target, n = _picture_name(scope, path), out_dir, 1
+        while osp.join(target, name) in taken:
+            target, n = osp.join(out_dir, str(n)), n + 1
+        taken.add(osp.join(target, name))
+        out_file = _draw(inferencer, scope, path, image, target, score_thr, topk, opacity)
         report.written.append(out_file)
         logger.info(f'{path} -> {out_file}')
     logger.info(f'wrote {len(report.written)} picture(s); skipped {len(report.skipped)} '

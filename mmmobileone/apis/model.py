@@ -106,7 +106,8 @@ def _dataset_meta(cfg: Config, checkpoint: Optional[Mapping]) -> Dict:
         meta = dict(dataset.get('metainfo') or {})
         if not meta and dataset.get('type'):
             from mmengine.registry import DATASETS
-            dataset_class = DATASETS.get(dataset['type'])
+            with DATASETS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+                dataset_class = registry.get(dataset['type'])  # the library's, imported
             meta = dict(getattr(dataset_class, 'METAINFO', {}) or {})
     return {k.lower(): v for k, v in meta.items()}
 
