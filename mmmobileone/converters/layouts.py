@@ -69,22 +69,30 @@ def _timm_stage(match: re.Match) -> str:
     return f'backbone.stage{int(match.group(1)) + 1}.{match.group(2)}.'
 
 
+def _unit_rules(conv: str, scale: str, identity: str, se_reduce: str,
+                se_expand: str) -> Tuple[Tuple[str, str], ...]:
+    """The suffix rules of a layout whose unit parts have the given (source) names."""
+    conv, scale, identity, se_reduce, se_expand = map(
+        re.escape, (conv, scale, identity, se_reduce, se_expand))
+    return (
+        (conv + r'\.(\d+)\.conv\.weight', r'branch_conv_list.\1.conv.weight'),
+        (conv + r'\.(\d+)\.bn\.' + BN_TENSORS, r'branch_conv_list.\1.norm.\2'),
+        (scale + r'\.conv\.weight', 'branch_scale.conv.weight'),
+        (scale + r'\.bn\.' + BN_TENSORS, r'branch_scale.norm.\1'),
+        (identity + r'\.' + BN_TENSORS, r'branch_norm.\1'),
+        (se_reduce + r'\.(weight|bias)', r'se.conv1.conv.\1'),
+        (se_expand + r'\.(weight|bias)', r'se.conv2.conv.\1'),
+        (r'reparam_conv\.(weight|bias)', r'branch_reparam.\1'),
+    )
+
+
 APPLE = Layout(
     name='apple',
     unit_prefixes=(
         (r'stage0\.', 'backbone.stage0.'),
         (r'stage([1-4])\.(\d+)\.', r'backbone.stage\1.\2.'),
     ),
-    unit_suffixes=(
-        (r'rbr_conv\.(\d+)\.conv\.weight', r'branch_conv_list.\1.conv.weight'),
-        (r'rbr_conv\.(\d+)\.bn\.' + BN_TENSORS, r'branch_conv_list.\1.norm.\2'),
-        (r'rbr_scale\.conv\.weight', 'branch_scale.conv.weight'),
-        (r'rbr_scale\.bn\.' + BN_TENSORS, r'branch_scale.norm.\1'),
-        (r'rbr_skip\.' + BN_TENSORS, r'branch_norm.\1'),
-        (r'se\.reduce\.(weight|bias)', r'se.conv1.conv.\1'),
-        (r'se\.expand\.(weight|bias)', r'se.conv2.conv.\1'),
-        (r'reparam_conv\.(weight|bias)', r'branch_reparam.\1'),
-    ),
+    unit_suffixes=_unit_rules('rbr_conv', 'rbr_scale', 'rbr_skip', 'se.reduce', 'se.expand'),
     classifier=((r'linear\.(weight|bias)', r'head.fc.\1'), ),
 )
 
@@ -94,16 +102,7 @@ TIMM = Layout(
         (r'stem\.', 'backbone.stage0.'),
         (r'stages\.([0-3])\.(\d+)\.', _timm_stage),
     ),
-    unit_suffixes=(
-        (r'conv_kxk\.(\d+)\.conv\.weight', r'branch_conv_list.\1.conv.weight'),
-        (r'conv_kxk\.(\d+)\.bn\.' + BN_TENSORS, r'branch_conv_list.\1.norm.\2'),
-        (r'conv_scale\.conv\.weight', 'branch_scale.conv.weight'),
-        (r'conv_scale\.bn\.' + BN_TENSORS, r'branch_scale.norm.\1'),
-        (r'identity\.' + BN_TENSORS, r'branch_norm.\1'),
-        (r'attn\.fc1\.(weight|bias)', r'se.conv1.conv.\1'),
-        (r'attn\.fc2\.(weight|bias)', r'se.conv2.conv.\1'),
-        (r'reparam_conv\.(weight|bias)', r'branch_reparam.\1'),
-    ),
+    unit_suffixes=_unit_rules('conv_kxk', 'conv_scale', 'identity', 'attn.fc1', 'attn.fc2'),
     classifier=((r'head\.fc\.(weight|bias)', r'head.fc.\1'), ),
 )
 

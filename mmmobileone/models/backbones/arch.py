@@ -8,33 +8,26 @@ BASE_CHANNELS = (64, 128, 256, 512)
 ARCH_KEYS = ('num_blocks', 'width_factor', 'num_conv_branches', 'num_se_blocks')
 OPTIONAL_ARCH_KEYS = ('stem_num_conv_branches', )
 
+
+def _variant(width_factor: List[float], branches: int, se_blocks=(0, 0, 0, 0),
+             num_blocks=(2, 8, 10, 1), stem_branches: int = 1) -> Dict:
+    return dict(num_blocks=list(num_blocks), width_factor=list(width_factor),
+                num_conv_branches=[branches] * 4, num_se_blocks=list(se_blocks),
+                stem_num_conv_branches=stem_branches)
+
+
 #: Paper Table 7 (S0-S4, stem with one conv branch as in the released checkpoints) and
-#: Table 17 (micro variants, in code-stage form: stage 3 is the table's stages 4 + 5).
+#: Table 17 (micro variants, in code-stage form: stage 3 is the table's stages 4 + 5; their stem
+#: has as many branches as their units).
 ARCH_SETTINGS: Dict[str, Dict] = {
-    's0': dict(num_blocks=[2, 8, 10, 1], width_factor=[0.75, 1.0, 1.0, 2.0],
-               num_conv_branches=[4, 4, 4, 4], num_se_blocks=[0, 0, 0, 0],
-               stem_num_conv_branches=1),
-    's1': dict(num_blocks=[2, 8, 10, 1], width_factor=[1.5, 1.5, 2.0, 2.5],
-               num_conv_branches=[1, 1, 1, 1], num_se_blocks=[0, 0, 0, 0],
-               stem_num_conv_branches=1),
-    's2': dict(num_blocks=[2, 8, 10, 1], width_factor=[1.5, 2.0, 2.5, 4.0],
-               num_conv_branches=[1, 1, 1, 1], num_se_blocks=[0, 0, 0, 0],
-               stem_num_conv_branches=1),
-    's3': dict(num_blocks=[2, 8, 10, 1], width_factor=[2.0, 2.5, 3.0, 4.0],
-               num_conv_branches=[1, 1, 1, 1], num_se_blocks=[0, 0, 0, 0],
-               stem_num_conv_branches=1),
-    's4': dict(num_blocks=[2, 8, 10, 1], width_factor=[3.0, 3.5, 3.5, 4.0],
-               num_conv_branches=[1, 1, 1, 1], num_se_blocks=[0, 0, 5, 1],
-               stem_num_conv_branches=1),
-    'mu0': dict(num_blocks=[2, 4, 6, 1], width_factor=[0.75, 0.5, 0.5, 0.75],
-                num_conv_branches=[3, 3, 3, 3], num_se_blocks=[0, 0, 0, 0],
-                stem_num_conv_branches=3),
-    'mu1': dict(num_blocks=[2, 6, 8, 1], width_factor=[0.75, 0.75, 0.75, 1.0],
-                num_conv_branches=[2, 2, 2, 2], num_se_blocks=[0, 0, 0, 0],
-                stem_num_conv_branches=2),
-    'mu2': dict(num_blocks=[2, 6, 8, 1], width_factor=[0.75, 1.0, 1.0, 1.0],
-                num_conv_branches=[2, 2, 2, 2], num_se_blocks=[0, 0, 0, 0],
-                stem_num_conv_branches=2),
+    's0': _variant([0.75, 1.0, 1.0, 2.0], 4),
+    's1': _variant([1.5, 1.5, 2.0, 2.5], 1),
+    's2': _variant([1.5, 2.0, 2.5, 4.0], 1),
+    's3': _variant([2.0, 2.5, 3.0, 4.0], 1),
+    's4': _variant([3.0, 3.5, 3.5, 4.0], 1, se_blocks=(0, 0, 5, 1)),
+    'mu0': _variant([0.75, 0.5, 0.5, 0.75], 3, num_blocks=(2, 4, 6, 1), stem_branches=3),
+    'mu1': _variant([0.75, 0.75, 0.75, 1.0], 2, num_blocks=(2, 6, 8, 1), stem_branches=2),
+    'mu2': _variant([0.75, 1.0, 1.0, 1.0], 2, num_blocks=(2, 6, 8, 1), stem_branches=2),
 }
 
 
