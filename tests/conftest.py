@@ -94,3 +94,16 @@ def _isolate_test():
 @pytest.fixture
 def repo_root() -> str:
     return ROOT
+
+
+def s0_classifier_config(num_classes: int) -> str:
+    """Text of an mmpretrain config: MobileOne-S0 + global pooling + a linear head."""
+    return f"""
+default_scope = 'mmpretrain'
+custom_imports = dict(imports=['mmmobileone'], allow_failed_imports=False)
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='mmmobileone.MobileOne', arch='s0'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes={num_classes}, in_channels=1024))
+"""

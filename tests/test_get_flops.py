@@ -1,19 +1,11 @@
 """Parameter / MAC counts of whole configs (tools/analysis/get_flops.py)."""
-from conftest import ROOT
+from conftest import ROOT, s0_classifier_config
 
 from mmmobileone import MobileOne, count_params_and_macs, reparameterize_model
 from mmmobileone.analysis import config_complexity, format_table
 from tools.analysis.get_flops import get_flops as run_get_flops
 
-CLASSIFIER_CFG = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['mmmobileone'], allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='mmmobileone.MobileOne', arch='s0'),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=1000, in_channels=1024))
-"""
+CLASSIFIER_CFG = s0_classifier_config(1000)
 
 
 def test_classifier_config_matches_the_paper_counts(tmp_path):

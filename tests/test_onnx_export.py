@@ -4,7 +4,7 @@ import copy
 import onnx
 import pytest
 import torch
-from conftest import ROOT, randomize_bn, relative_error
+from conftest import ROOT, randomize_bn, relative_error, s0_classifier_config
 from mmengine.config import Config
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -16,15 +16,7 @@ from mmmobileone.deploy.backends.onnx import (compare_with_onnxruntime, export_o
 from mmmobileone.models import MobileOne, reparameterize_model
 from tools.deployment.export_onnx import export as run_export
 
-CLASSIFIER_CFG = """
-default_scope = 'mmpretrain'
-custom_imports = dict(imports=['mmmobileone'], allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='mmmobileone.MobileOne', arch='s0'),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=10, in_channels=1024))
-"""
+CLASSIFIER_CFG = s0_classifier_config(10)
 #: S4's pattern (SE on the last blocks of stages 3 and 4), small.
 S4_LIKE = dict(num_blocks=[1, 1, 2, 1], width_factor=[0.5, 0.5, 0.5, 0.5],
                num_conv_branches=[1, 1, 1, 1], num_se_blocks=[0, 0, 1, 1])
