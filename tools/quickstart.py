@@ -9,7 +9,7 @@
    ReparamHook validates the fused network and writes ``deploy.pth``;
 3. tests the training checkpoint and the fused ``deploy.pth`` with ``tools/test.py``'s
    machinery (COCO bbox mAP of both);
-4. draws the fused model's detections on validation images into ``WORK_DIR/demo/``.
+4. draws the fused model's detections on validation images into ``WORK_DIR/demo/vis/``.
 """
 import argparse
 import logging
@@ -98,7 +98,7 @@ def main(argv=None) -> dict:
     fused = run_test([args.config, deploy, '--work-dir', args.work_dir, '--cfg-options',
                       *options, 'model.backbone.deploy=True'])
 
-    _step(4, f'drawing the fused model\'s detections into {args.work_dir}/demo/')
+    _step(4, f'drawing the fused model\'s detections into {args.work_dir}/demo/vis/')
     val_dir = osp.join(args.data_root, 'val2017')
     images = sorted(osp.join(val_dir, n) for n in os.listdir(val_dir))[:args.demo_images]
     demo = run_demo(images, args.config, deploy, osp.join(args.work_dir, 'demo'))
@@ -112,7 +112,7 @@ def main(argv=None) -> dict:
         f'bbox mAP {summary["bbox_mAP"]:.3f}, mAP@0.5 {summary["bbox_mAP_50"]:.3f} '
         f'(fused deploy.pth: mAP@0.5 {summary["deploy_bbox_mAP_50"]:.3f}); checkpoint '
         f'{checkpoint}, fused {deploy}, {len(demo.written)} pictures in '
-        f'{osp.join(args.work_dir, "demo")}/')
+        f'{osp.join(args.work_dir, "demo", "vis")}/')
     return summary
 
 
