@@ -45,7 +45,16 @@ def _fsync_folder(folder: str) -> None:
         os.close(handle)
 
 
+def _os_error(error: BaseException) -> BaseException:
+    """The ``OSError`` behind ``error`` (torch wraps its writer's in a ``RuntimeError``)."""
+    cause = error
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    return error if cause is None else cause
+
+
 def _describe(error: BaseException) -> str:
+    error = _os_error(error)
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         return 'no space left on device'
     text = str(error).strip().splitlines()
@@ -86,7 +95,7 @@ def atomic_write(path: str, suffix: str = '.part') -> Iterator[str]:
             os.replace(temporary, path)
         except (OSError, RuntimeError) as error:
             raise CheckpointWriteError(
-                getattr(error, 'errno', None) or errno.EIO,
+                getattr(_os_error(error), 'errno', None) or errno.EIO,
                 f'cannot write {path!r}: {_describe(error)}; the previous file (if any) is '
                 'unchanged') from error
         _fsync_folder(folder)
@@ -98,7 +107,10 @@ def atomic_write(path: str, suffix: str = '.part') -> Iterator[str]:
 def save_checkpoint_atomic(checkpoint: Dict, path: str) -> None:
     """``torch.save`` ``checkpoint`` to ``path`` through :func:`atomic_write`."""
     with atomic_write(path) as temporary:
-        torch.save(checkpoint, temporary)
+        # through a Python file: a failed write keeps its OSError (errno) as the context of
+        # torch's RuntimeError ("unexpected pos ..."), so a full disk is named as such
+        with open(temporary, 'wb') as f:
+            torch.save(checkpoint, f)
 
 
 def write_file_atomic(path: str, writer: Callable[[str], None], suffix: str = '.part') -> None:
