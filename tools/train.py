@@ -66,21 +66,23 @@ def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line to ``cfg`` (in place) and return it."""
-    from mmmobileone.engine.runner import check_load_from, enable_amp, enable_auto_scale_lr
+    from mmmobileone.engine.runner import (add_training_safeguards, auto_resume, check_load_from,
+                                           enable_amp, enable_auto_scale_lr, resume_from_checkpoint,
+                                           warn_resume_caveats)
     merge_common_args(cfg, args)
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+    if args.resume == 'auto':  # the newest readable checkpoint of the work dir, if any
+        auto_resume(cfg)
     elif args.resume is not None:
-        check_load_from(cfg, args.resume, '--resume checkpoint')
-        cfg.resume = True
-        cfg.load_from = args.resume
+        resume_from_checkpoint(cfg, args.resume)
     elif cfg.get('load_from'):
         check_load_from(cfg, cfg.load_from, 'load_from checkpoint')
+    # atomic checkpoints, stop on divergence, per-epoch seeds (docs/workflow.md)
+    add_training_safeguards(cfg)
+    warn_resume_caveats(cfg)
     return cfg
 
 

@@ -1,4 +1,8 @@
 """Engine components registered into mmmobileone's HOOKS registry."""
-from .hooks import ReparamHook
+from .hooks import (EpochSeedHook, FiniteLossHook, ReparamHook, SafeCheckpointHook,
+                    TrainingDivergedError)
 
-__all__ = ['ReparamHook']
+__all__ = [
+    'ReparamHook', 'SafeCheckpointHook', 'FiniteLossHook', 'EpochSeedHook',
+    'TrainingDivergedError'
+]

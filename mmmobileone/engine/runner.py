@@ -9,12 +9,17 @@ config edits they make, as importable functions that raise on bad input:
 * :func:`check_load_from`: a ``load_from`` / ``--resume`` checkpoint must fit the model;
 * :func:`set_fused_testing`, :func:`enable_visualization`, :func:`dump_predictions`: what
   ``tools/test.py`` runs and writes;
-* :func:`build_runner`, :func:`format_metrics`.
+* :func:`build_runner`, :func:`format_metrics`;
+* :func:`add_training_safeguards`, :func:`auto_resume`, :func:`resume_from_checkpoint`,
+  :func:`resume_caveats`: what survives a crash, a full disk or divergence (docs/workflow.md,
+  "What survives what").
 """
 import datetime
 import logging
+import os
 import os.path as osp
-from typing import Dict, List, Union
+import re
+from typing import Dict, List, Optional, Union
 
 from mmengine.config import Config
 
@@ -166,3 +171,148 @@ def format_metrics(metrics: Dict) -> str:
     """One metric per line, floats with 4 decimals."""
     return '\n'.join(f'  {name}: {value:.4f}' if isinstance(value, float) else
                      f'  {name}: {value}' for name, value in metrics.items())
+
+
+#: Hooks that ``tools/train.py`` adds to every training run that lacks them.
+SAFEGUARD_HOOKS = ('FiniteLossHook', 'EpochSeedHook')
+#: Checkpoint files that ``--resume`` considers, newest first: ``epoch_N.pth``, ``iter_N.pth``.
+RESUMABLE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+
+
+def _hook_name(hook: Dict) -> str:
+    return str(hook.get('type', '')).split('.')[-1]
+
+
+def add_training_safeguards(cfg: Config) -> None:
+    """The hooks that make a run survive crashes, full disks and divergence (in place).
+
+    * ``default_hooks.checkpoint`` of type ``CheckpointHook`` becomes
+      ``mmmobileone.SafeCheckpointHook`` with the same arguments (atomic saves; old checkpoints
+      removed only after the new one is written; no non-finite checkpoint);
+    * ``mmmobileone.FiniteLossHook`` (stop at the first non-finite loss) and
+      ``mmmobileone.EpochSeedHook`` (re-seed the main process every epoch, so that a resumed run
+      repeats the uninterrupted one) join ``custom_hooks`` unless already there.
+    """
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if checkpoint is not None and str(checkpoint.get('type', 'CheckpointHook')).split('.')[-1] \
+            == 'CheckpointHook':
+        checkpoint['type'] = 'mmmobileone.SafeCheckpointHook'
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {_hook_name(h) for h in hooks}
+    hooks += [dict(type=f'mmmobileone.{name}') for name in SAFEGUARD_HOOKS
+              if name not in present]
+    cfg.custom_hooks = hooks
+
+
+def resume_caveats(cfg: Config) -> List[str]:
+    """Why resuming ``cfg`` would not repeat the uninterrupted run bitwise (empty: it would).
+
+    The guarantee (tested on CPU) holds for epoch-based training resumed from an epoch
+    checkpoint when the train loader re-seeds its workers every epoch (``num_workers=0``, or
+    ``persistent_workers=False``) and the run has :class:`EpochSeedHook`.
+    """
+    caveats = []
+    loader = cfg.get('train_dataloader') or {}
+    if loader.get('num_workers', 0) and loader.get('persistent_workers', False):
+        caveats.append('train_dataloader.persistent_workers=True keeps the data workers\' random '
+                       'state across epochs, which no checkpoint holds (set it to False)')
+    train_cfg = cfg.get('train_cfg') or {}
+    if 'max_iters' in train_cfg or train_cfg.get('by_epoch') is False or \
+            str(train_cfg.get('type', '')).startswith('IterBased'):
+        caveats.append('iteration-based training resumes mid-stream, where the random state of '
+                       'the data pipeline is not restored')
+    return caveats
+
+
+def _checkpoint_seed(checkpoint: Dict) -> Optional[int]:
+    seed = (checkpoint.get('meta') or {}).get('seed')
+    return int(seed) if isinstance(seed, int) else None
+
+
+def resume_from_checkpoint(cfg: Config, path: str) -> None:
+    """Resume from ``path`` (checked); a config without a seed takes the checkpoint's seed.
+
+    mmengine builds the data sampler and the worker seeds before it reads the checkpoint, so
+    with ``randomness.seed=None`` a resumed run would shuffle with a new random seed.
+    """
+    cfg.resume = True
+    if '://' in str(path):  # remote: left to mmengine's loader
+        cfg.load_from = path
+        return
+    checkpoint = load_checkpoint(path)
+    backbone = cfg.model.get('backbone', None) or {}
+    check_checkpoint_form(checkpoint, bool(backbone.get('deploy', False)),
+                          f'--resume checkpoint {path!r}')
+    cfg.load_from = path
+    seed = _checkpoint_seed(checkpoint)
+    randomness = cfg.setdefault('randomness', {})
+    if randomness.get('seed') is None and seed is not None:
+        randomness['seed'] = seed
+
+
+def _resumable_checkpoints(work_dir: str) -> List[str]:
+    """``last_checkpoint``'s file first (if it exists), then ``epoch_N`` / ``iter_N``, newest
+    first."""
+    found = []
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            found.append(named)
+    if osp.isdir(work_dir):
+        numbered = sorted((int(m.group(2)), name) for name in os.listdir(work_dir)
+                          for m in [RESUMABLE.match(name)] if m)
+        found += [osp.join(work_dir, name) for _, name in reversed(numbered)
+                  if not any(osp.samefile(osp.join(work_dir, name), f) for f in found)]
+    return found
+
+
+def auto_resume(cfg: Config) -> Optional[str]:
+    """``--resume`` without a path: the newest readable checkpoint of ``cfg.work_dir``.
+
+    Candidates are the file ``last_checkpoint`` names, then ``epoch_N.pth`` / ``iter_N.pth``
+    newest first. Each is read weights-only (:func:`load_checkpoint`); an unreadable one is
+    skipped with a warning that says which file is used instead. An empty work dir is stated
+    plainly (a warning) and training starts from scratch.
+
+    Returns:
+        The checkpoint resumed from, or ``None`` (nothing to resume).
+
+    Raises:
+        ValueError: the work dir has checkpoints (or a ``last_checkpoint``) but none is
+            readable: starting again from scratch would silently throw the run away.
+    """
+    work_dir = cfg.work_dir
+    candidates = _resumable_checkpoints(work_dir)
+    problems = []
+    for path in candidates:
+        try:
+            resume_from_checkpoint(cfg, path)
+        except (FileNotFoundError, ValueError) as error:
+            problems.append(' '.join(str(error).split()))
+            logger.warning(f'--resume: skipping {path}: {problems[-1]}')
+            continue
+        if problems:
+            logger.warning(f'--resume: the latest checkpoint is unreadable; resuming from the '
+                           f'newest readable one, {path}')
+        else:
+            logger.info(f'--resume: resuming from {path}')
+        return path
+    if candidates or osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        detail = '; '.join(problems) or 'last_checkpoint names a file that does not exist'
+        raise ValueError(f'--resume: no readable checkpoint in {work_dir!r} ({detail}); remove '
+                         'the work dir, or pass --resume CHECKPOINT, to start again')
+    logger.warning(f'--resume: nothing to resume in {work_dir!r} (no checkpoint yet): training '
+                   'starts from scratch')
+    cfg.resume = False
+    cfg.load_from = None
+    return None
+
+
+def warn_resume_caveats(cfg: Config) -> None:
+    """One warning line if resuming ``cfg`` would not repeat the uninterrupted run bitwise."""
+    caveats = resume_caveats(cfg)
+    if caveats:
+        logger.warning(f'a resumed run of this config will not repeat an uninterrupted one '
+                       f'exactly: {"; ".join(caveats)} (docs/workflow.md, "What survives what")')

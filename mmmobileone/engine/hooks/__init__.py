@@ -1,4 +1,10 @@
 """Hooks."""
+from .checkpoint_hook import SafeCheckpointHook, TrainingDivergedError
+from .epoch_seed_hook import EpochSeedHook
+from .finite_loss_hook import FiniteLossHook
 from .reparam_hook import ReparamHook
 
-__all__ = ['ReparamHook']
+__all__ = [
+    'ReparamHook', 'SafeCheckpointHook', 'FiniteLossHook', 'EpochSeedHook',
+    'TrainingDivergedError'
+]
