@@ -275,6 +275,9 @@ def test_resume_falls_back_from_a_truncated_latest_checkpoint(trained, tmp_path,
         f.truncate(os.path.getsize(latest) // 2)
     with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
         f.write(latest)
+    stale = osp.join(work_dir, '.epoch_3.pth.k2x9_q0a.part')  # left by a kill during a save
+    with open(stale, 'wb') as f:
+        f.write(b'partial')
     assert main_train([trained['config'], '--work-dir', work_dir, '--resume', '--cfg-options',
                        'train_cfg.max_epochs=3']) == 0
     warnings = _warnings(caplog)
@@ -282,6 +285,10 @@ def test_resume_falls_back_from_a_truncated_latest_checkpoint(trained, tmp_path,
     assert any(f'newest readable one, {osp.join(work_dir, "epoch_1.pth")}' in w
                for w in warnings)
     assert load_checkpoint(osp.join(work_dir, 'epoch_3.pth'))['meta']['epoch'] == 3
+    assert not osp.exists(stale)
+    logs = [osp.join(folder, name) for folder, _, names in os.walk(work_dir) for name in names
+            if name.endswith('.log')]
+    assert any('.epoch_3.pth.k2x9_q0a.part' in open(log).read() for log in logs)  # the warning
 
 
 def test_resume_with_nothing_to_resume_says_so(trained, tmp_path, caplog):
