@@ -26,8 +26,9 @@ num_classes = 2  # the number of class folders
 
 model = dict(
     backbone=dict(frozen_stages=1, norm_eval=True, init_cfg=_base_.mobileone_pretrained.s0),
-    head=dict(num_classes=num_classes, topk=(1, )),
-    data_preprocessor=dict(num_classes=num_classes))
+    head=dict(num_classes=num_classes, topk=(1, )))
+# (top level, as mmpretrain's configs: the Runner hands it to the model, with ImageNet's mean/std)
+data_preprocessor = dict(num_classes=num_classes)
 
 train_dataloader = dict(
     batch_size=32,

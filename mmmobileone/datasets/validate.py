@@ -186,11 +186,13 @@ def _group(indices: List[str], what: str) -> str:
     return f'{what} at {_listed(indices)}'
 
 
-def validate_coco(data: Any, path: str, image_root: Optional[str] = None) -> CocoProblems:
+def validate_coco(data: Any, path: str, image_root: Optional[str] = None,
+                  classes: Optional[Sequence[str]] = None) -> CocoProblems:
     """Validate the COCO-format content ``data`` of ``path`` (see the module docstring).
 
     ``data`` is normalised in place (:func:`normalize_coco`). With ``image_root`` every listed
-    image must exist there (``image_root/file_name``) and be a non-empty file.
+    image must exist there (``image_root/file_name``) and be a non-empty file; ``classes`` (the
+    dataset's ``metainfo.classes``) must all be category names of the file.
     """
     problems = CocoProblems(path)
     if not isinstance(data, dict):
@@ -210,6 +212,11 @@ def validate_coco(data: Any, path: str, image_root: Optional[str] = None) -> Coc
         return problems
 
     category_ids = {cat.get('id') for cat in data['categories'] if isinstance(cat, dict)}
+    names = [cat.get('name') for cat in data['categories'] if isinstance(cat, dict)]
+    unknown_classes = [name for name in classes or () if name not in names]
+    if unknown_classes:
+        problems.error(f'the config\'s classes {unknown_classes} are not category names of the '
+                       f'file (its categories: {names}); set metainfo.classes to names from it')
     sizes: Dict[Any, Tuple[float, float]] = {}
     bad_entries, duplicates, missing, empty = [], [], [], []
     for i, image in enumerate(images):
@@ -282,14 +289,15 @@ def validate_coco(data: Any, path: str, image_root: Optional[str] = None) -> Coc
     return problems
 
 
-def validate_coco_file(path: str, image_root: Optional[str] = None) -> CocoProblems:
+def validate_coco_file(path: str, image_root: Optional[str] = None,
+                       classes: Optional[Sequence[str]] = None) -> CocoProblems:
     """Validate the COCO-format annotation file ``path``; see :func:`validate_coco`.
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: If it is empty or not JSON (naming the file).
     """
-    return validate_coco(load_json_file(path), path, image_root)
+    return validate_coco(load_json_file(path), path, image_root, classes)
 
 
 def _join(root: str, path: str) -> str:
@@ -330,6 +338,7 @@ def check_coco_datasets(cfg, splits=('train', 'val', 'test'), logger=None) -> in
     from .checks import iter_dataset_cfgs
     checked: Dict[str, Optional[str]] = OrderedDict()
     unwarned = set()
+    classes: Dict[str, Tuple[str, ...]] = {}
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
         if loader:
@@ -339,6 +348,9 @@ def check_coco_datasets(cfg, splits=('train', 'val', 'test'), logger=None) -> in
                     ann_file, image_root = coco_dataset_files(dataset)
                     if ann_file and checked.get(ann_file) is None:
                         checked[ann_file] = image_root
+                    metainfo = dataset.get('metainfo') or {}
+                    if ann_file and metainfo.get('classes'):
+                        classes.setdefault(ann_file, tuple(metainfo['classes']))
                     if dataset.get('type') != 'mmmobileone.CocoDataset':
                         unwarned.add(ann_file)  # (ours warns when it loads the file)
         for evaluator in _coco_evaluators(cfg, split):
@@ -346,7 +358,7 @@ def check_coco_datasets(cfg, splits=('train', 'val', 'test'), logger=None) -> in
             if isinstance(ann_file, str) and ann_file:
                 checked.setdefault(ann_file, None)
     for ann_file, image_root in checked.items():
-        problems = validate_coco_file(ann_file, image_root)
+        problems = validate_coco_file(ann_file, image_root, classes.get(ann_file))
         problems.raise_errors()
         if logger is not None and problems.notes:
             logger.info(f'{ann_file}: reading it with the optional COCO entries it leaves out: '
