@@ -292,6 +292,24 @@ def test_empty_or_non_json_annotation_file_is_one_line(tmp_path, caplog, content
     assert osp.join(root, 'annotations/train.json') in errors[0]
 
 
+def test_empty_split_file_or_image_folder_is_one_line(tmp_path, caplog):
+    root = write_voc_export(str(tmp_path / 'my_voc'), num_train=1, num_val=1, size=16)
+    split_file = osp.join(root, 'ImageSets/Segmentation/train.txt')
+    open(split_file, 'w').write('\n')
+    argv = [SEG_CONFIG, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+            *small_run_options(Config.fromfile(SEG_CONFIG), root)]
+    assert main_train(argv) == 1  # mmengine: "need at least one array to concatenate"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and f'split file {split_file!r}' in errors[0]
+    assert 'lists no images' in errors[0]
+    images = tmp_path / 'my_images'
+    for folder in ('train/cat', 'train/dog', 'val/cat'):
+        (images / folder).mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"image folder .*my_images/train' .* holds no files"):
+        prepare_train([CLS_CONFIG, '--cfg-options', f'train_dataloader.dataset.data_root={images}',
+                       f'val_dataloader.dataset.data_root={images}'])
+
+
 def test_zero_byte_image_of_a_coco_file_reported_before_training(tmp_path):
     root = tool_export(str(tmp_path / 'export'), num_train=2, num_val=1)
     data = load_json_file(osp.join(root, 'annotations/train.json'))

@@ -71,16 +71,19 @@ def check_user_data(cfg: Config, splits=('train', 'val', 'test')) -> None:
     """What the tools check of users' data before the Runner starts (after the paths).
 
     Every COCO-format annotation file of ``splits`` (datasets and metrics) is validated by file
-    and index (:func:`~mmmobileone.datasets.validate.check_coco_datasets`), and the config's
-    image loading, COCO datasets and COCO metrics become mmmobileone's checked drop-ins
-    (:func:`~mmmobileone.datasets.checked.use_checked_dropins`).
+    and index (:func:`~mmmobileone.datasets.validate.check_coco_datasets`), every other dataset
+    must list an image (:func:`~mmmobileone.datasets.validate.check_dataset_lists`), and the
+    config's image loading, COCO datasets and COCO metrics become mmmobileone's checked
+    drop-ins (:func:`~mmmobileone.datasets.checked.use_checked_dropins`).
 
     Raises:
-        ValueError: For an empty, non-JSON or invalid annotation file (naming it).
+        ValueError: For an empty, non-JSON or invalid annotation file, an empty split file or
+            image folder (naming it).
     """
     import logging
 
     from .checked import use_checked_dropins
-    from .validate import check_coco_datasets
+    from .validate import check_coco_datasets, check_dataset_lists
     use_checked_dropins(cfg)
     check_coco_datasets(cfg, splits, logger=logging.getLogger('mmmobileone.datasets'))
+    check_dataset_lists(cfg, splits)

@@ -400,3 +400,68 @@ def image_file_problem(path: str) -> Optional[str]:
     if kind == 'PNG' and b'IEND' not in tail:
         return f'truncated PNG: no IEND chunk ({size} bytes)'
     return None
+
+
+def _first_file(folder: str) -> Optional[str]:
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            if not name.startswith('.'):
+                return osp.join(directory, name)
+    return None
+
+
+#: JSON files up to this size are parsed by :func:`check_dataset_lists`; larger ones (COCO's
+#: instances files) are checked by their first bytes and parsed by their dataset.
+MAX_PARSED_BYTES = 20 * 2**20
+
+
+def _check_json_start(path: str, what: str) -> None:
+    if os.stat(path).st_size <= MAX_PARSED_BYTES:
+        load_json_file(path, what)
+        return
+    with open(path, 'rb') as f:
+        head = f.read(4096).lstrip(b'\xef\xbb\xbf \t\r\n')
+    if head[:1] not in (b'{', b'['):
+        raise ValueError(f'{what} {path!r} is not valid JSON: it starts with {head[:20]!r}')
+
+
+def check_dataset_lists(cfg, splits=('train', 'val', 'test')) -> None:
+    """Every non-COCO dataset of ``splits`` lists at least one image, in a readable file.
+
+    A split file (``ann_file`` ending ``.txt``, e.g. VOC's ``ImageSets/Segmentation/train.txt``
+    or mmpretrain's ``meta/train.txt``) must hold a line; a ``.json`` one must be JSON; without an
+    ``ann_file`` the image folder must hold a file. Otherwise the datasets fail late and
+    obscurely (mmengine: ``need at least one array to concatenate``; mmpretrain: a
+    ``RuntimeError`` traceback).
+
+    Raises:
+        ValueError: Naming the file or folder and the config entry.
+    """
+    from .checks import iter_dataset_cfgs
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        for where, dataset in iter_dataset_cfgs(loader.get('dataset'),
+                                                f'{split}_dataloader.dataset'):
+            if dataset.get('type') in COCO_DATASET_TYPES:
+                continue  # validate_coco_file
+            root = dataset.get('data_root') or ''
+            ann_file = dataset.get('ann_file')
+            if isinstance(ann_file, str) and ann_file:
+                path = _join(root, ann_file)
+                if osp.isfile(path) and path.endswith('.json'):
+                    _check_json_start(path, f'annotation file (from {where})')
+                elif osp.isfile(path) and path.endswith('.txt'):
+                    with open(path, 'rb') as f:
+                        if not any(line.strip() for line in f):
+                            raise ValueError(f'split file {path!r} (from {where}.ann_file) lists '
+                                             f'no images: it is empty')
+                continue
+            prefix = dataset.get('data_prefix')
+            if isinstance(prefix, dict):
+                prefix = prefix.get('img_path', prefix.get('img'))
+            folder = _join(root, prefix) if isinstance(prefix, str) and prefix else root
+            if folder and osp.isdir(folder) and _first_file(folder) is None:
+                raise ValueError(f'image folder {folder!r} (from {where}) holds no files: no '
+                                 f'image to train or test on')
