@@ -15,6 +15,8 @@ optional; :func:`validate_coco_file` tells a usable file from an invalid one:
   the first annotation ids): NaN or infinite coordinates, zero width or height, a box entirely
   outside its image.
 
+Files over :data:`MAX_VALIDATED_BYTES` (COCO's own) are only checked to be JSON.
+
 Boxes partly outside the image, crowd boxes (``iscrowd=1``, ignored in training and evaluation),
 images without annotations and categories without annotations are valid and kept.
 
@@ -30,6 +32,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 #: How many offending indices or annotation ids a message lists.
 MAX_LISTED = 5
+#: COCO files larger than this (COCO's own instances files: 450 MiB) are not validated before
+#: training (parsing them twice would cost tens of seconds and gigabytes).
+MAX_VALIDATED_BYTES = 100 * 2**20
 #: Types of dataset configs whose annotation files :func:`check_coco_datasets` validates.
 COCO_DATASET_TYPES = ('CocoDataset', 'mmdet.CocoDataset', 'mmmobileone.CocoDataset')
 
@@ -358,6 +363,11 @@ def check_coco_datasets(cfg, splits=('train', 'val', 'test'), logger=None) -> in
             if isinstance(ann_file, str) and ann_file:
                 checked.setdefault(ann_file, None)
     for ann_file, image_root in checked.items():
+        if osp.isfile(ann_file) and os.stat(ann_file).st_size > MAX_VALIDATED_BYTES:
+            _check_json_start(ann_file, 'annotation file')  # e.g. COCO's own: known good
+            if logger is not None:
+                logger.info(f'{ann_file}: over {MAX_VALIDATED_BYTES >> 20} MiB, not validated')
+            continue
         problems = validate_coco_file(ann_file, image_root, classes.get(ann_file))
         problems.raise_errors()
         if logger is not None and problems.notes:
