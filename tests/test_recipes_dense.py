@@ -8,6 +8,7 @@ DeepLabV3 start from mmpretrain's ImageNet weights, and training stops with one 
 cannot be fetched. Nothing here touches the network.
 """
 import glob
+import json
 import math
 import os
 import os.path as osp
@@ -418,11 +419,14 @@ def test_train_tool_stops_before_the_runner_when_offline(empty_hub, tmp_path, mo
 
     from tools import train
     monkeypatch.setattr(urllib.request, 'urlopen', _offline)
-    root = str(tmp_path / 'coco')  # the paths the data check looks for (nothing is read)
+    root = str(tmp_path / 'coco')  # what the data checks look for: a valid one-image COCO
     for folder in ('annotations', 'train2017', 'val2017'):
         os.makedirs(osp.join(root, folder))
     for split in ('train', 'val'):
-        open(osp.join(root, 'annotations', f'instances_{split}2017.json'), 'w').close()
+        open(osp.join(root, f'{split}2017', 'a.jpg'), 'wb').write(b'\xff\xd8 not decoded')
+        with open(osp.join(root, 'annotations', f'instances_{split}2017.json'), 'w') as f:
+            json.dump(dict(images=[dict(id=1, file_name='a.jpg', width=8, height=8)],
+                           annotations=[], categories=[dict(id=1, name='person')]), f)
     ann = osp.join(root, 'annotations', 'instances_val2017.json')
     config_file = osp.join(ROOT, 'configs', 'ssdlite_mobileone_s2_coco.py')
     options = [f'{split}_dataloader.dataset.data_root={root}/' for split in
