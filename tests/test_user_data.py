@@ -21,7 +21,8 @@ from PIL import Image
 
 from mmmobileone.datasets import check_user_data, validate_coco_file
 from mmmobileone.datasets.synthetic import coco_paths, generate_coco, generate_imagenet
-from mmmobileone.datasets.validate import NON_FINITE, ZERO_SIZE, image_file_problem, load_json_file
+from mmmobileone.datasets.validate import (NEGATIVE_SIZE, NON_FINITE, OUTSIDE, ZERO_SIZE,
+                                           image_file_problem, load_json_file)
 from tools.test import test as run_test
 from tools.train import main as main_train
 from tools.train import prepare as prepare_train
@@ -212,6 +213,29 @@ def test_upstream_coco_classes_fail_on_tool_export_ours_read_it(tmp_path):
     message = log.call_args[0][0]
     assert f'1 of {len(data["annotations"])} boxes' in message
     assert f'{ZERO_SIZE} (annotation ids {zero_width["id"]})' in message
+
+
+def test_dropped_boxes_are_counted_and_named(tmp_path):
+    from mmmobileone.integrations.mmdet import CocoDataset
+    root = tool_export(str(tmp_path / 'export'), num_train=2, num_val=1)
+    train_json = osp.join(root, 'annotations/train.json')
+    bad = {0: [float('nan'), 3, 10, 10], 1: [100, 100, 10, 10], 2: [5, 5, -3, 10]}
+
+    def damage(data):
+        for index, box in bad.items():
+            data['annotations'][index]['bbox'] = box
+
+    _rewrite(train_json, damage)
+    ids = [ann['id'] for ann in load_json_file(train_json)['annotations']]
+    with mock.patch('mmmobileone.integrations.mmdet.coco.print_log') as log:
+        CocoDataset(data_root=root, ann_file='annotations/train.json',
+                    data_prefix=dict(img='images/'), metainfo=dict(classes=CLASSES), pipeline=[])
+    message = log.call_args[0][0]
+    assert f'{train_json}: 4 of {len(ids)} boxes are unusable and dropped' in message
+    assert f'1 with {NON_FINITE} (annotation ids {ids[0]})' in message
+    assert f'1 with {OUTSIDE} (annotation ids {ids[1]})' in message
+    assert f'1 with {NEGATIVE_SIZE} (annotation ids {ids[2]})' in message
+    assert f'1 with {ZERO_SIZE} (annotation ids {ids[-1]})' in message
 
 
 def test_no_predictions_give_map_zero_with_a_warning(tmp_path):
