@@ -1,10 +1,16 @@
 """``tools/analysis/benchmark_latency.py``: MobileOne against the usual mobile baselines.
 
 For every model: parameters and MACs (unfused and fused), then latency at batch 1 of the
-network only (the tensors an exported ONNX graph returns: no preprocessing, no NMS) with
-PyTorch eager and ONNX Runtime, train-time (unfused) and re-parameterized (fused) forms. Each
-model's variants are timed back to back so that their ratios (the fusion speedup) share the
+network only (the tensors an exported model returns: no preprocessing, no NMS) with PyTorch
+eager and the phone / edge runtimes (ONNX Runtime, ExecuTorch + XNNPACK, LiteRT, ncnn), in the
+train-time (unfused, PyTorch and ONNX Runtime), re-parameterized (fused) and static INT8 (fused,
+ExecuTorch/XNNPACK and ONNX Runtime QDQ) forms, with each model file's size. Each model's
+variants are timed back to back so that their ratios (fusion speedup, INT8 / float) share the
 machine's conditions; a large GEMM timed in the same run gives the attainable FLOP rate.
+
+Weights behave like trained ones: BatchNorm statistics are calibrated on a few random batches
+before fusing (random running statistics let activations drift into denormal floats), and the
+timing process flushes denormals to zero.
 """
 import json
 import logging
@@ -24,13 +30,19 @@ from ..deploy.backends.onnx import export_onnx
 from ..deploy.outputs import tensor_model
 from ..models.reparam import needs_fusion, reparameterize_model
 from .complexity import count_params_and_macs, mobileone_classifier
-from .latency import (gemm_gflops, machine_load, onnxruntime_forward, set_threads, time_callable,
+from .latency import (executorch_forward, flush_denormals, gemm_gflops, litert_forward,
+                      machine_load, ncnn_forward, onnxruntime_forward, set_threads, time_callable,
                       torch_forward)
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ('torch', 'ort')
+BACKENDS = ('torch', 'ort', 'executorch', 'litert', 'ncnn')
+#: Backends timed in the unfused (train-time) form too, and those with an INT8 form.
+UNFUSED_BACKENDS = ('torch', 'ort')
+INT8_BACKENDS = ('executorch', 'ort')
 GROUPS = ('classification', 'detection', 'segmentation')
+ENGINES = dict(torch='PyTorch eager', ort='ONNX Runtime', executorch='ExecuTorch (XNNPACK)',
+               litert='LiteRT', ncnn='ncnn')
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,9 @@ class Entry:
 
 @dataclass
 class Row:
-    """Measurements of one model; latencies are ``{form}_{backend}: [median_ms, min_ms]``."""
+    """Measurements of one model; latencies are ``{form}_{backend}: [median_ms, min_ms]``
+    (forms ``unfused``, ``fused``, ``int8``), ``size_mb`` the model file sizes by the same
+    keys, ``errors`` the backends that failed (export or run) with the reason."""
     name: str
     group: str
     family: str
@@ -66,6 +80,8 @@ class Row:
     macs_fused: int = 0
     fusable: bool = False
     latency: Dict[str, List[float]] = field(default_factory=dict)
+    size_mb: Dict[str, float] = field(default_factory=dict)
+    errors: Dict[str, str] = field(default_factory=dict)
     runs: int = 0
 
     def median(self, form: str, backend: str) -> Optional[float]:
@@ -89,30 +105,97 @@ def build_entry(entry: Entry) -> nn.Module:
     return tensor_model(init_model(entry.source, None, fuse=False), entry.group)
 
 
+@torch.no_grad()
+def calibrate_bn(module: nn.Module, shape: Sequence[int], batches: int = 3,
+                 seed: int = 0) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics on ``batches`` random batches of
+    ``shape`` (cumulative average), so that activations keep the scale of a trained network;
+    returns ``module`` in eval mode."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return module.eval()
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+    generator = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(batches):
+        module(torch.randn(*shape, generator=generator))
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    return module.eval()
+
+
+def _files_mb(paths: Sequence[str]) -> float:
+    return sum(osp.getsize(p) for p in paths) / 1e6
+
+
+def _export(backend: str, form: str, module: nn.Module, inputs, calibration, folder: str):
+    """Export ``module`` for ``backend``; returns ``(paths, forward)``."""
+    os.makedirs(folder, exist_ok=True)
+    if form == 'int8':
+        from ..deploy.int8.quantize import export_int8
+        paths = export_int8('onnx' if backend == 'ort' else backend, module, inputs,
+                            calibration, folder, name=form)
+    elif backend == 'ort':
+        paths = [osp.join(folder, f'{form}.onnx')]
+        export_onnx(module, inputs, paths[0])
+    else:
+        from ..deploy.export import backend_module
+        paths = backend_module(backend).export(module, inputs, folder, name=form)
+    forward = dict(ort=lambda: onnxruntime_forward(paths[0], inputs, 1),
+                   executorch=lambda: executorch_forward(paths, inputs, 1),
+                   litert=lambda: litert_forward(paths, inputs, 1),
+                   ncnn=lambda: ncnn_forward(paths, inputs, 1))[backend]
+    return paths, forward
+
+
 def measure(entry: Entry, runs: int, warmup: int, threads: int, backends: Sequence[str],
-            workdir: str) -> Row:
-    """Counts and latencies of one model, all variants back to back."""
-    unfused = build_entry(entry)
+            workdir: str, int8: bool = True) -> Row:
+    """Counts, latencies and file sizes of one model, all variants back to back.
+
+    A backend that fails (conversion or run) is logged, recorded in ``Row.errors`` and left out
+    of the table; the others are still measured.
+    """
+    shape = (1, 3, entry.size, entry.size)
+    unfused = calibrate_bn(build_entry(entry), (2, 3, entry.size, entry.size))
     fusable = needs_fusion(unfused)
     forms = {'unfused': unfused}
     if fusable:
         forms['fused'] = reparameterize_model(unfused)
-    shape = (1, 3, entry.size, entry.size)
     row = Row(entry.name, entry.group, entry.family, entry.size, fusable=fusable, runs=runs)
     row.params_unfused, row.macs_unfused = count_params_and_macs(unfused, shape)
     row.params_fused, row.macs_fused = (count_params_and_macs(forms['fused'], shape)
                                         if fusable else (row.params_unfused, row.macs_unfused))
     inputs = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
-    for form, module in forms.items():
-        if 'torch' in backends:
-            stats = time_callable(torch_forward(module, inputs), runs, warmup)
-            row.latency[f'{form}_torch'] = [stats.median_ms, stats.min_ms]
-        if 'ort' in backends:
-            path = osp.join(workdir, f'{entry.name}_{form}.onnx')
-            export_onnx(module, inputs, path)
-            stats = time_callable(onnxruntime_forward(path, inputs, threads), runs, warmup)
-            row.latency[f'{form}_ort'] = [stats.median_ms, stats.min_ms]
-            os.remove(path)
+    generator = torch.Generator().manual_seed(1)
+    calibration = [torch.randn(*shape, generator=generator) for _ in range(4)]
+    inference = forms.get('fused', unfused)
+    plan = []  # (form, backend, module)
+    for backend in backends:
+        if backend in UNFUSED_BACKENDS and fusable:
+            plan.append(('unfused', backend, unfused))
+        plan.append(('fused' if fusable else 'unfused', backend, inference))
+        if int8 and backend in INT8_BACKENDS:
+            plan.append(('int8', backend, inference))
+    for form, backend, module in plan:
+        key = f'{form}_{backend}'
+        forward = None
+        try:
+            if backend == 'torch':
+                forward = torch_forward(module, inputs)
+            else:
+                paths, make = _export(backend, form, module, inputs, calibration,
+                                      osp.join(workdir, f'{entry.name}_{backend}_{form}'))
+                row.size_mb[key] = _files_mb(paths)
+                forward = make()
+            stats = time_callable(forward, runs, warmup)
+            row.latency[key] = [stats.median_ms, stats.min_ms]
+        except Exception as error:  # noqa: BLE001 (one backend must not stop the run)
+            row.errors[key] = ' '.join(str(error).split())[:300] or type(error).__name__
+            logger.warning('%s %s: %s', entry.name, key, row.errors[key])
+        del forward
     timings = ', '.join(f'{key} {value[0]:.2f} ms' for key, value in row.latency.items())
     logger.info('%s: %s', entry.name, timings)
     return row
@@ -140,7 +223,7 @@ def format_table(rows: Sequence[Row], gemm: float, backend: str) -> str:
         latency = row.fastest_fused(backend)
         rate = 2 * row.macs_fused / (latency * 1e-3) / 1e9 if latency else None
         speedups = ' / '.join(_ratio(row.median('unfused', b), row.median('fused', b))
-                              for b in BACKENDS)
+                              for b in UNFUSED_BACKENDS)
         lines.append(
             f'| {row.name} | {row.size} | {row.params_unfused / 1e6:.2f} / '
             f'{row.params_fused / 1e6:.2f} | {row.macs_unfused / 1e9:.3f} / '
@@ -149,6 +232,39 @@ def format_table(rows: Sequence[Row], gemm: float, backend: str) -> str:
             f'{_cell(row, "fused", "ort")} | {speedups if row.fusable else "-"} | '
             f'{f"{rate:.1f}" if rate else "-"} | '
             f'{f"{100 * rate / gemm:.1f}%" if rate else "-"} |')
+    return '\n'.join(lines)
+
+
+def format_runtime_table(rows: Sequence[Row], backends: Sequence[str]) -> str:
+    """Markdown: the inference form (fused where possible) on every backend, then INT8 on
+    XNNPACK / ONNX Runtime with its ratio to float (medians); cells are median / min ms."""
+    int8 = [b for b in INT8_BACKENDS if b in backends]
+    head = ([f'{ENGINES[b]} (ms)' for b in backends] +
+            [f'INT8 {ENGINES[b]} (ms)' for b in int8] +
+            [f'INT8 / float {ENGINES[b]}' for b in int8])
+    lines = ['| model | input | ' + ' | '.join(head) + ' |',
+             '|---|---|' + '---:|' * len(head)]
+    for row in rows:
+        form = 'fused' if row.fusable else 'unfused'
+        cells = [_cell(row, form, b) for b in backends]
+        cells += [_cell(row, 'int8', b) for b in int8]
+        cells += [_ratio(row.median('int8', b), row.median(form, b)) for b in int8]
+        lines.append(f'| {row.name} | {row.size} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def format_size_table(rows: Sequence[Row], backends: Sequence[str]) -> str:
+    """Markdown: model file size (MB) of the inference form per backend, and INT8."""
+    files = [b for b in backends if b != 'torch']
+    int8 = [b for b in INT8_BACKENDS if b in backends]
+    head = [ENGINES[b] for b in files] + [f'INT8 {ENGINES[b]}' for b in int8]
+    lines = ['| model | ' + ' | '.join(head) + ' |', '|---|' + '---:|' * len(head)]
+    for row in rows:
+        form = 'fused' if row.fusable else 'unfused'
+        values = [row.size_mb.get(f'{form}_{b}') for b in files]
+        values += [row.size_mb.get(f'int8_{b}') for b in int8]
+        lines.append(f'| {row.name} | ' + ' | '.join(f'{v:.2f}' if v else '-'
+                                                     for v in values) + ' |')
     return '\n'.join(lines)
 
 
@@ -183,17 +299,40 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
                            for r in chosen], unfused, marker, color=colour,
                           markerfacecolor='none', linestyle=':', alpha=0.6,
                           label=f'{label}, unfused')
+            int8 = [(getattr(r, attribute) / scale, r.median('int8', backend)) for r in chosen
+                    if r.median('int8', backend)]
+            if int8 and family.startswith('mobileone'):
+                axis.plot(*zip(*int8), 'x', color=colour, linestyle='--', alpha=0.8,
+                          label=f'{label}, INT8')
         axis.set_xscale('log')
         axis.set_yscale('log')
         axis.set_xlabel(f'{unit}, log scale')
         axis.set_ylabel('median latency (ms), log scale')
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    engine = 'ONNX Runtime' if backend == 'ort' else 'PyTorch eager'
-    figure.suptitle(f'{engine}, {title}', fontsize=9)
+    figure.suptitle(f'{ENGINES[backend]}, {title}', fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _versions(backends: Sequence[str]) -> Dict[str, str]:
+    import importlib.metadata as metadata
+    packages = dict(torch='torch', ort='onnxruntime', executorch='executorch',
+                    litert='ai-edge-litert', ncnn='ncnn')
+    found = {}
+    for backend in ('torch', 'ort', *backends):
+        try:
+            found[packages[backend]] = metadata.version(packages[backend])
+        except metadata.PackageNotFoundError:
+            found[packages[backend]] = 'missing'
+    return found
+
+
+def _plot_title(environment: Dict) -> str:
+    versions = ', '.join(f'{k} {v}' for k, v in environment.get('versions', {}).items())
+    return (f'batch 1, {environment["threads"]} thread(s), {versions or environment["torch"]}; '
+            f'{environment["load_before"]}')
 
 
 def replot(path: str, out_dir: str, backend: str) -> None:
@@ -203,8 +342,7 @@ def replot(path: str, out_dir: str, backend: str) -> None:
     environment = saved['environment']
     os.makedirs(out_dir, exist_ok=True)
     plot([Row(**row) for row in saved['rows']], osp.join(out_dir, 'latency.png'), backend,
-         f'batch 1, {environment["threads"]} thread(s), torch {environment["torch"]}, '
-         f'onnxruntime {environment["onnxruntime"]}; {environment["load_before"]}')
+         _plot_title(environment))
 
 
 def run_benchmark(entries: Sequence[Entry],
@@ -214,10 +352,18 @@ def run_benchmark(entries: Sequence[Entry],
                   warmup: int = 10,
                   threads: int = 1,
                   backends: Sequence[str] = BACKENDS,
+                  int8: bool = True,
+                  int8_groups: Sequence[str] = ('classification', ),
+                  int8_models: Optional[Sequence[str]] = None,
                   plot_backend: str = 'ort',
                   out_dir: str = 'work_dirs/benchmark_latency') -> Dict:
     """Measure ``entries``; write ``latency.md``, ``latency.json`` and ``latency.png`` to
     ``out_dir``; return ``dict(rows, gemm_gflops, environment)``.
+
+    Args:
+        int8: Also time the INT8 form on :data:`INT8_BACKENDS` ...
+        int8_groups: ... for the entries of these groups ...
+        int8_models: ... and, if given, only for the entries of these names.
 
     Raises:
         ValueError: an unknown backend, or ``plot_backend`` not among ``backends``.
@@ -228,6 +374,7 @@ def run_benchmark(entries: Sequence[Entry],
     if plot_backend not in backends:
         raise ValueError(f'plot backend {plot_backend!r} is not among the backends {backends}')
     set_threads(threads)
+    flushed = flush_denormals()
     os.makedirs(out_dir, exist_ok=True)
     load_before = machine_load()
     gemm = gemm_gflops(threads=threads)
@@ -238,29 +385,36 @@ def run_benchmark(entries: Sequence[Entry],
             dense = entry.group != 'classification'
             rows.append(measure(entry, dense_runs if dense else runs,
                                 min(warmup, 2) if dense else warmup, threads, backends,
-                                workdir))
+                                workdir, int8=int8 and entry.group in int8_groups
+                                and (int8_models is None or entry.name in int8_models)))
     gemm_after = gemm_gflops(threads=threads)
-    import onnxruntime
     environment = dict(
         threads=threads, runs=runs, dense_runs=dense_runs, warmup=warmup,
-        torch=torch.__version__, onnxruntime=onnxruntime.__version__,
-        cpu=platform.processor() or platform.machine(), load_before=load_before,
-        load_after=machine_load(), gemm_gflops_before=gemm, gemm_gflops_after=gemm_after,
-        seconds=round(time.time() - started))
+        torch=torch.__version__, versions=_versions(backends), backends=list(backends),
+        flush_denormal=flushed, cpu=platform.processor() or platform.machine(),
+        load_before=load_before, load_after=machine_load(), gemm_gflops_before=gemm,
+        gemm_gflops_after=gemm_after, seconds=round(time.time() - started))
     table = format_table(rows, max(gemm['best'], gemm_after['best']), plot_backend)
-    header = (f'threads {threads}, {runs} runs ({dense_runs} for detection / '
-              f'segmentation) after {warmup} warm-up runs; latency median / min in ms; '
-              f'GFLOP/s from the fastest {plot_backend} run of the inference form; '
-              f'1024x1024 GEMM before / after: PyTorch {gemm["torch"]:.0f} / '
-              f'{gemm_after["torch"]:.0f}, ONNX Runtime {gemm["ort"]:.0f} / '
+    header = (f'threads {threads} (intra-op; inter-op 1), {runs} runs ({dense_runs} for '
+              f'detection / segmentation) after {warmup} warm-up runs; latency median / min in '
+              f'ms; BatchNorm statistics calibrated on 3 random batches before fusing; '
+              f'denormals flushed: {flushed}; GFLOP/s from the fastest {plot_backend} run of '
+              f'the inference form; 1024x1024 GEMM before / after: PyTorch {gemm["torch"]:.0f}'
+              f' / {gemm_after["torch"]:.0f}, ONNX Runtime {gemm["ort"]:.0f} / '
               f'{gemm_after["ort"]:.0f} GFLOP/s (share of the best); {load_before} (before), '
-              f'{environment["load_after"]} (after); {environment["seconds"]} s')
+              f'{environment["load_after"]} (after); {environment["seconds"]} s; '
+              + ', '.join(f'{k} {v}' for k, v in environment['versions'].items()))
+    errors = [f'- {row.name} {key}: {text}' for row in rows for key, text in row.errors.items()]
+    parts = [header, table, 'Inference form per runtime (median / min ms):',
+             format_runtime_table(rows, backends), 'Model file size (MB):',
+             format_size_table(rows, backends)]
+    if errors:
+        parts.append('Failed:\n' + '\n'.join(errors))
+    text = '\n\n'.join(parts)
     with open(osp.join(out_dir, 'latency.md'), 'w') as f:
-        f.write(header + '\n\n' + table + '\n')
+        f.write(text + '\n')
     with open(osp.join(out_dir, 'latency.json'), 'w') as f:
         json.dump(dict(environment=environment, rows=[asdict(r) for r in rows]), f, indent=1)
-    plot(rows, osp.join(out_dir, 'latency.png'), plot_backend,
-         f'batch 1, {threads} thread(s), torch {torch.__version__}, '
-         f'onnxruntime {onnxruntime.__version__}; {load_before}')
-    logger.info('%s\n\n%s', header, table)
+    plot(rows, osp.join(out_dir, 'latency.png'), plot_backend, _plot_title(environment))
+    logger.info('%s', text)
     return dict(rows=rows, gemm_gflops=gemm, environment=environment)

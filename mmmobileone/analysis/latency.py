@@ -6,7 +6,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -60,10 +60,60 @@ def torch_forward(module: nn.Module, inputs: Tensor) -> Callable[[], object]:
 def onnxruntime_forward(path: str, inputs: Tensor,
                         threads: Optional[int] = None) -> Callable[[], object]:
     """A no-argument ONNX Runtime (CPU) forward on a preallocated input."""
-    from .onnx_export import onnxruntime_session
+    from ..deploy.backends.onnx import onnxruntime_session
     session = onnxruntime_session(path, threads)
     feed = {session.get_inputs()[0].name: inputs.numpy()}
     return lambda: session.run(None, feed)
+
+
+def executorch_forward(paths: Sequence[str], inputs: Tensor,
+                       threads: int = 1) -> Callable[[], object]:
+    """A no-argument ExecuTorch (XNNPACK delegate) forward of a ``.pte`` program; the
+    runtime's thread pool is resized to ``threads`` (it starts with one per core)."""
+    from ..deploy.backends import executorch
+    executorch.set_threads(threads)
+    method = executorch.load(paths)
+    feed = [inputs.contiguous()]
+    return lambda: method.execute(feed)
+
+
+def litert_forward(paths: Sequence[str], inputs: Tensor, threads: int = 1) -> Callable[[], object]:
+    """A no-argument LiteRT interpreter invocation (input set once, outputs read back)."""
+    from ..deploy.backends import litert
+    engine = litert.interpreter(paths, threads)
+    index = engine.get_input_details()[0]['index']
+    outputs = [d['index'] for d in engine.get_output_details()]
+    engine.set_tensor(index, inputs.numpy())
+
+    def run():
+        engine.invoke()
+        return [engine.get_tensor(i) for i in outputs]
+
+    return run
+
+
+def ncnn_forward(paths: Sequence[str], inputs: Tensor, threads: int = 1) -> Callable[[], object]:
+    """A no-argument ncnn forward (an extractor per call, as an app does per frame)."""
+    import ncnn as ncnn_module
+
+    from ..deploy.backends import ncnn
+    net = ncnn.load(paths, threads)
+    blob = net.input_names()[0]
+    outputs = net.output_names()
+    value = ncnn_module.Mat(inputs.numpy()[0]).clone()
+
+    def run():
+        extractor = net.create_extractor()
+        extractor.input(blob, value)
+        return [extractor.extract(name) for name in outputs]
+
+    return run
+
+
+def flush_denormals() -> bool:
+    """Flush denormal floats to zero in this process (x86 runs them 10-40x slower; a
+    network's activations can drift into them); True where the CPU supports it."""
+    return bool(torch.set_flush_denormal(True))
 
 
 def gemm_gflops(size: int = 1024, runs: int = 20, threads: Optional[int] = None) -> Dict:
@@ -80,7 +130,7 @@ def gemm_gflops(size: int = 1024, runs: int = 20, threads: Optional[int] = None)
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from .onnx_export import onnxruntime_session
+    from ..deploy.backends.onnx import onnxruntime_session
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=generator)
     b = torch.randn(size, size, generator=generator)

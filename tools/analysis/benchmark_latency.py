@@ -1,7 +1,9 @@
-"""Latency benchmark the paper's way: MobileOne (unfused / fused) vs mobile baselines.
+"""Latency benchmark the paper's way: MobileOne (unfused / fused / INT8) vs mobile baselines,
+in PyTorch and the phone / edge runtimes.
 
-Usage: ``python tools/analysis/benchmark_latency.py [--threads 1] [--runs 100] [--models ...]``
-(details and this machine's results in docs/benchmarks.md).
+Usage: ``python tools/analysis/benchmark_latency.py [--threads 1] [--runs 100] [--models ...]
+[--backends torch ort executorch litert ncnn] [--no-int8]`` (details and this machine's results
+in docs/benchmarks.md; the runtimes need the deploy environment).
 """
 import argparse
 import os.path as osp
@@ -10,8 +12,8 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmmobileone.analysis.benchmark import (BACKENDS, GROUPS, Entry, replot,  # noqa: E402
-                                            run_benchmark)
+from mmmobileone.analysis.benchmark import (BACKENDS, GROUPS, INT8_BACKENDS, Entry,  # noqa: E402
+                                            replot, run_benchmark)
 from tools.common import ROOT, add_debug_flag, run_tool  # noqa: E402
 
 
@@ -48,7 +50,8 @@ ENTRIES: List[Entry] = [
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Latency of MobileOne (unfused vs fused; PyTorch vs ONNX Runtime) against '
+        description='Latency of MobileOne (unfused / fused / INT8; PyTorch, ONNX Runtime, '
+        'ExecuTorch + XNNPACK, LiteRT, ncnn) against '
         'MobileNetV2/V3, EfficientNet-B0, ResNet-18, RepVGG-A0, and SSDLite / DeepLabV3 pairs. '
         'Batch 1, warm-up, median and minimum of many runs, fixed threads.')
     parser.add_argument('--models', nargs='+', metavar='NAME',
@@ -60,7 +63,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=10, help='untimed runs before timing')
     parser.add_argument('--threads', type=int, default=1,
                         help='intra-op threads for PyTorch and ONNX Runtime (inter-op: 1)')
-    parser.add_argument('--backends', nargs='+', default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument('--backends', nargs='+', default=['torch', 'ort'], choices=BACKENDS,
+                        help='runtimes to time (default: torch ort; the others need the deploy '
+                        'environment)')
+    parser.add_argument('--no-int8', action='store_true',
+                        help=f'skip the static INT8 form (timed on {list(INT8_BACKENDS)})')
+    parser.add_argument('--int8-groups', nargs='+', default=['classification'], choices=GROUPS,
+                        help='model groups timed in INT8 too (default: classification)')
+    parser.add_argument('--int8-models', nargs='+', metavar='NAME',
+                        help='only these models in INT8 (default: every model of the groups)')
     parser.add_argument('--plot-backend', default='ort', choices=BACKENDS,
                         help='backend whose fused latency the plot and GFLOP/s use')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_latency',
@@ -86,6 +97,8 @@ def benchmark(argv: Optional[Sequence[str]] = None) -> Dict:
                and (not args.models or e.name in args.models)]
     return run_benchmark(entries, runs=args.runs, dense_runs=args.dense_runs,
                          warmup=args.warmup, threads=args.threads, backends=args.backends,
+                         int8=not args.no_int8, int8_groups=args.int8_groups,
+                         int8_models=args.int8_models,
                          plot_backend=args.plot_backend, out_dir=args.out_dir)
 
 

@@ -3,7 +3,8 @@
 Usage::
 
     python tools/deployment/export.py CONFIG CHECKPOINT \\
-        --backend {onnx,executorch,litert,ncnn,coreml} --out-dir DIR [--shape H W]
+        --backend {onnx,executorch,litert,ncnn,coreml} --out-dir DIR [--shape H W] \\
+        [--int8 [--calib-dir IMAGES]]   # INT8: executorch and onnx only
 
 A training checkpoint is fused first. The runtime's model file is written into DIR and, where
 the runtime runs on this machine, run on a random input, printing one line per output
@@ -46,6 +47,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--name', help='file name stem (default: the config file name)')
     parser.add_argument('--tolerance', type=float, default=FLOAT_TOLERANCE,
                         help=f'largest relative difference accepted (default {FLOAT_TOLERANCE:g})')
+    parser.add_argument('--int8', action='store_true',
+                        help='static INT8 post-training quantization (executorch: XNNPACK '
+                        'PT2E; onnx: ONNX Runtime QDQ), per-channel weights; writes '
+                        'NAME_int8.pte / NAME_int8.onnx')
+    parser.add_argument('--calib-dir', metavar='IMAGES',
+                        help='with --int8: calibration images (any folder, no labels), read '
+                        'through the config\'s test pipeline (default: the test image folder)')
+    parser.add_argument('--calib-images', type=int, default=32,
+                        help='with --int8: at most this many calibration images')
+    parser.add_argument('--keep-float', nargs='+', default=[], metavar='MODULE',
+                        help='with --int8: modules left in float, e.g. model.backbone.stage0')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config entries')
     add_debug_flag(parser)
@@ -58,6 +70,8 @@ def export(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
     from mmmobileone.deploy.export import ParityError, export_config
+    if args.int8:
+        return _export_int8(args)
     try:
         report = export_config(args.config, args.checkpoint, args.backend, args.out_dir,
                                shape=args.shape, task=args.task, name=args.name,
@@ -74,6 +88,24 @@ def export(argv: Optional[Sequence[str]] = None):
         print(result.line())
     if not report.parity:
         print(f'{args.backend}: {report.note}')
+    return report
+
+
+def _export_int8(args: argparse.Namespace):
+    """``--int8``: calibrate, quantize, export, compare with float PyTorch (no tolerance)."""
+    from mmmobileone.deploy.int8.export import export_config_int8
+    try:
+        report = export_config_int8(args.config, args.checkpoint, args.backend, args.out_dir,
+                                    calib_dir=args.calib_dir, calib_images=args.calib_images,
+                                    shape=args.shape, task=args.task, name=args.name,
+                                    keep_float=args.keep_float, cfg_options=args.cfg_options)
+    except ImportError as error:
+        raise ValueError(str(error)) from error
+    for path in report.paths:
+        print(f'wrote {path}')
+    for result in report.parity:
+        print(result.line())
+    print(report.note)
     return report
 
 

@@ -1,0 +1,196 @@
+"""Static INT8 post-training quantization for the runtimes that run INT8 models here.
+
+* ``executorch``: PT2E quantization with ExecuTorch's ``XNNPACKQuantizer`` (symmetric INT8,
+  per-output-channel weights, per-tensor activations observed over the calibration images),
+  then lowered to the XNNPACK delegate and written as one ``.pte``.
+* ``onnx``: ONNX Runtime's static quantization in QDQ format (per-channel INT8 weights, UINT8
+  activations with min/max calibration) of the float ONNX export.
+
+Both quantize the fused (re-parameterized) network; ``keep_float`` names modules (dotted names
+inside the tensor-in / tensors-out wrapper, e.g. ``model.backbone.stem``) that stay in float.
+"""
+import logging
+import os
+import os.path as osp
+from typing import Iterable, List, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..backends._common import publish, require, staging_folder
+
+logger = logging.getLogger(__name__)
+
+#: Backends that export INT8 models, and the file each writes (``{name}_int8{suffix}``).
+INT8_BACKENDS = {'executorch': '.pte', 'onnx': '.onnx'}
+INT8_TAG = '_int8'
+
+
+def check_int8_backend(backend: str) -> None:
+    """Raise a one-line ValueError unless ``backend`` can export INT8."""
+    if backend not in INT8_BACKENDS:
+        raise ValueError(f'INT8 export is not available for the {backend!r} backend; it is '
+                         f'for: {", ".join(INT8_BACKENDS)}')
+
+
+def _xnnpack_quantizer(keep_float: Sequence[str] = ()):
+    module = require('executorch.backends.xnnpack.quantizer.xnnpack_quantizer', 'executorch',
+                     'executorch')
+    quantizer = module.XNNPACKQuantizer().set_global(
+        module.get_symmetric_quantization_config(is_per_channel=True))
+    if keep_float:
+        quantizer.set_filter_function(_outside(keep_float))
+    return quantizer
+
+
+def _module_path(name: str) -> str:
+    # torch.export records fully qualified names, sometimes with the tracer's prefix
+    for prefix in ("L['self'].", 'L__self___'):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return name
+
+
+def _outside(keep_float: Sequence[str]):
+    """Node filter of the quantizer: False for nodes inside one of the ``keep_float``
+    modules (according to the ``nn_module_stack`` that ``torch.export`` records)."""
+
+    def quantize(node) -> bool:
+        for entry in node.meta.get('nn_module_stack', {}).values():
+            path = _module_path(entry[0])
+            if any(path == k or path.startswith(k + '.') for k in keep_float):
+                return False
+        return True
+
+    return quantize
+
+
+@torch.no_grad()
+def quantize_pt2e_xnnpack(module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
+                          keep_float: Sequence[str] = ()) -> nn.Module:
+    """The PT2E-quantized (``convert_pt2e``) graph of ``module`` for ``example``'s shape.
+
+    Args:
+        module: Tensor-in / tensors-out module, eval mode.
+        example: Input of the exported shape.
+        calibration: Inputs of that shape to observe activation ranges on.
+        keep_float: Module names left in float.
+    """
+    pt2e = require('torchao.quantization.pt2e.quantize_pt2e', 'torchao', 'executorch')
+    quantizer = _xnnpack_quantizer(keep_float)
+    captured = torch.export.export(module.eval(), (example, ), strict=False).module()
+    prepared = pt2e.prepare_pt2e(captured, quantizer)
+    count = 0
+    for x in calibration:
+        prepared(x)
+        count += 1
+    if not count:
+        raise ValueError('no calibration inputs')
+    return pt2e.convert_pt2e(prepared)
+
+
+def export_executorch_int8(module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
+                           out_dir: str, name: str = 'model',
+                           keep_float: Sequence[str] = ()) -> List[str]:
+    """INT8 ``.pte`` (XNNPACK delegate) of ``module`` at ``out_dir/{name}_int8.pte``."""
+    exir = require('executorch.exir', 'executorch', 'executorch')
+    partitioner = require('executorch.backends.xnnpack.partition.xnnpack_partitioner',
+                          'executorch', 'executorch')
+    from ..backends.executorch import _flatc_available
+    quantized = quantize_pt2e_xnnpack(module, example, calibration, keep_float)
+    program = torch.export.export(quantized, (example, ), strict=False)
+    with _flatc_available():
+        lowered = exir.to_edge_transform_and_lower(
+            program, partitioner=[partitioner.XnnpackPartitioner()])
+        buffer = lowered.to_executorch().buffer
+    with staging_folder(out_dir) as staging:
+        staged = osp.join(staging, name + INT8_TAG + INT8_BACKENDS['executorch'])
+        with open(staged, 'wb') as f:
+            f.write(buffer)
+        return publish([staged], out_dir)
+
+
+def onnx_node_names(path: str, keep_float: Sequence[str]) -> List[str]:
+    """Nodes of the ONNX graph at ``path`` that belong to the modules ``keep_float``.
+
+    The TorchScript exporter names nodes after their module path
+    (``/model/backbone/stem/reparam_conv/Conv``); a module ``a.b.c`` owns the nodes whose scope
+    is ``/a/b/c/...`` (ModuleList children appear as ``/a/b/b.0/...``).
+    """
+    import onnx
+    graph = onnx.load(path, load_external_data=False).graph
+    chosen = []
+    for node in graph.node:
+        scope = [s.split('.')[-1] for s in node.name.strip('/').split('/')[:-1]]
+        for name in keep_float:
+            parts = name.split('.')
+            if scope[:len(parts)] == parts:
+                chosen.append(node.name)
+                break
+    return chosen
+
+
+class _Reader:
+    """ONNX Runtime's ``CalibrationDataReader`` protocol over a list of inputs."""
+
+    def __init__(self, input_name: str, calibration: Iterable[Tensor]) -> None:
+        self.feeds = iter([{input_name: x.numpy()} for x in calibration])
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
+                     out_dir: str, name: str = 'model',
+                     keep_float: Sequence[str] = ()) -> List[str]:
+    """ONNX Runtime static QDQ INT8 model of ``module`` at ``out_dir/{name}_int8.onnx``."""
+    require('onnxruntime.quantization', 'onnxruntime', 'onnx')
+    from onnxruntime import quantization as q
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ..backends.onnx import export_onnx
+    calibration = list(calibration)
+    if not calibration:
+        raise ValueError('no calibration inputs')
+    with staging_folder(out_dir) as staging:
+        float_path = osp.join(staging, 'float.onnx')
+        export_onnx(module, example, float_path, dynamic_batch=False)
+        prepared = osp.join(staging, 'prepared.onnx')
+        try:  # shape inference + graph optimization, as ONNX Runtime recommends
+            quant_pre_process(float_path, prepared, skip_symbolic_shape=True)
+        except Exception as error:  # noqa: BLE001 (the float model still quantizes)
+            logger.debug('quant_pre_process failed (%s); quantizing the export as is', error)
+            prepared = float_path
+        excluded = onnx_node_names(prepared, keep_float) if keep_float else []
+        staged = osp.join(staging, name + INT8_TAG + INT8_BACKENDS['onnx'])
+        q.quantize_static(
+            prepared, staged, _Reader('input', calibration), quant_format=q.QuantFormat.QDQ,
+            per_channel=True, activation_type=q.QuantType.QUInt8,
+            weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax,
+            nodes_to_exclude=excluded)
+        for leftover in os.listdir(staging):  # the calibrator's augmented model and friends
+            if leftover != osp.basename(staged):
+                path = osp.join(staging, leftover)
+                if osp.isfile(path):
+                    os.remove(path)
+        return publish([staged], out_dir)
+
+
+def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
+                out_dir: str, name: str = 'model', keep_float: Sequence[str] = ()) -> List[str]:
+    """INT8 export with ``backend`` (one of :data:`INT8_BACKENDS`); returns the written paths.
+
+    Raises:
+        ValueError: ``backend`` has no INT8 export (the message lists those that do), or no
+            calibration input.
+        ImportError: the backend's package is missing (the message names the extra).
+    """
+    check_int8_backend(backend)
+    exporter = dict(executorch=export_executorch_int8, onnx=export_onnx_int8)[backend]
+    paths = exporter(module.eval(), example, calibration, out_dir, name, keep_float)
+    logger.info('wrote %s (INT8, %s)', paths[0], backend)
+    return paths
+
+
+__all__ = ['INT8_BACKENDS', 'check_int8_backend', 'export_int8', 'export_executorch_int8',
+           'export_onnx_int8', 'quantize_pt2e_xnnpack', 'onnx_node_names']

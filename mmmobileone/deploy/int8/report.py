@@ -1,0 +1,124 @@
+"""Float vs INT8 through the runtimes, on the config's test set: the study of docs/deployment.md.
+
+For each backend the fused network is exported in float and in INT8 (optionally a second INT8
+variant with some modules kept in float), every model is run by its runtime on the test set,
+and the results are scored as ``tools/test.py`` would (see :mod:`.evaluate`). Optionally the
+per-layer SQNR study (:mod:`.sqnr`) of the same network.
+"""
+import json
+import logging
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+from ...analysis.complexity import DEFAULT_SIZES
+from ...apis.model import ConfigLike, init_model
+from ..outputs import infer_task, tensor_model
+from .calibration import calibration_inputs
+from .evaluate import agreement, classification_predictions, detection_metrics
+from .export import default_calib_dir
+from .quantize import check_int8_backend, export_int8
+from .runtime import runtime_runner
+from .sqnr import format_study, sqnr_study
+
+logger = logging.getLogger(__name__)
+
+
+def _float_export(backend: str, wrapper, example, out_dir: str) -> List[str]:
+    from ..backends import executorch, onnx
+    if backend == 'executorch':
+        return executorch.export(wrapper, example, out_dir, name='model_float')
+    path = osp.join(out_dir, 'model_float.onnx')
+    onnx.export_onnx(wrapper, example, path, dynamic_batch=False)
+    return [path]
+
+
+def _size_mb(paths: Sequence[str]) -> float:
+    return sum(osp.getsize(p) for p in paths) / 1e6
+
+
+def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
+                backends: Sequence[str] = ('executorch', 'onnx'),
+                calib_dir: Optional[str] = None, calib_images: int = 32,
+                shape: Optional[Sequence[int]] = None,
+                keep_float: Sequence[str] = (), sqnr: bool = False,
+                limit: Optional[int] = None, cfg_options: Optional[Dict] = None) -> Dict:
+    """Run the study; write ``int8_report.md`` and ``int8_report.json`` to ``out_dir``.
+
+    Returns:
+        ``dict(task, rows=[dict(backend, variant, size_mb, metrics...)], sqnr=...)``.
+    """
+    for backend in backends:
+        check_int8_backend(backend)
+    model = init_model(config, checkpoint, fuse=True, cfg_options=cfg_options)
+    task = infer_task(model)
+    if task == 'segmentation':
+        raise ValueError('the runtime accuracy study covers classification and detection')
+    shape = tuple(shape or DEFAULT_SIZES[task])
+    calib_dir = calib_dir or default_calib_dir(model.cfg)
+    if calib_dir is None:
+        raise ValueError('pass calib_dir: the config\'s test image folder does not exist')
+    calibration = calibration_inputs(model, calib_dir, shape, calib_images)
+    wrapper = tensor_model(model, task)
+    example = calibration[0]
+    os.makedirs(out_dir, exist_ok=True)
+    variants = [('INT8', ())] + ([('INT8, float ' + ', '.join(keep_float), keep_float)]
+                                 if keep_float else [])
+    rows = []
+    for backend in backends:
+        models = {'float': _float_export(backend, wrapper, example,
+                                         osp.join(out_dir, backend))}
+        for label, kept in variants:
+            models[label] = export_int8(backend, wrapper, example, calibration,
+                                        osp.join(out_dir, backend),
+                                        name='model' + ('_keep' if kept else ''),
+                                        keep_float=kept)
+        runners = {label: runtime_runner(backend, paths) for label, paths in models.items()}
+        if task == 'classification':
+            found = classification_predictions(model, runners, shape, limit)
+            for label in models:
+                rows.append(dict(backend=backend, variant=label,
+                                 size_mb=_size_mb(models[label]),
+                                 top1=float((found[label] == found['labels']).mean()),
+                                 agreement=agreement(found[label], found['float']),
+                                 images=len(found['labels'])))
+        else:
+            for label in models:
+                metrics = detection_metrics(model, runners[label], shape, limit)
+                rows.append(dict(backend=backend, variant=label,
+                                 size_mb=_size_mb(models[label]),
+                                 mAP=metrics.get('coco/bbox_mAP'),
+                                 mAP_50=metrics.get('coco/bbox_mAP_50')))
+        for row in rows[-len(models):]:
+            logger.info('%s', row)
+    result = dict(task=task, shape=shape, calib_dir=calib_dir, calib_images=len(calibration),
+                  rows=rows)
+    lines = [f'{task}, input {shape[0]}x{shape[1]}, {len(calibration)} calibration images '
+             f'from {calib_dir}', '']
+    if task == 'classification':
+        lines += ['| runtime | model | file (MB) | top-1 | top-1 agreement with float |',
+                  '|---|---|---:|---:|---:|']
+        lines += [f'| {r["backend"]} | {r["variant"]} | {r["size_mb"]:.2f} | '
+                  f'{r["top1"]:.4f} | {r["agreement"]:.4f} ({r["images"]} images) |'
+                  for r in rows]
+    else:
+        lines += ['| runtime | model | file (MB) | bbox mAP | mAP@0.5 |',
+                  '|---|---|---:|---:|---:|']
+        lines += [f'| {r["backend"]} | {r["variant"]} | {r["size_mb"]:.2f} | {r["mAP"]:.3f} | '
+                  f'{r["mAP_50"]:.3f} |' for r in rows]
+    if sqnr:
+        evaluation = calibration[:8]
+        result['sqnr'] = {}
+        for label, kept in [('all layers INT8', ())] + ([(f'float {", ".join(keep_float)}',
+                                                          keep_float)] if keep_float else []):
+            layers, outputs = sqnr_study(wrapper, calibration, evaluation, kept)
+            result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
+            lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',
+                      format_study(layers, outputs)]
+    text = '\n'.join(lines) + '\n'
+    with open(osp.join(out_dir, 'int8_report.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(out_dir, 'int8_report.json'), 'w') as f:
+        json.dump(result, f, indent=1, default=float)
+    logger.info('\n%s', text)
+    return result

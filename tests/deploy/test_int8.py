@@ -1,0 +1,132 @@
+"""Static INT8 export (issue 13): ExecuTorch/XNNPACK PT2E and ONNX Runtime QDQ run for the
+classifier, the detector and the segmentor; INT8 keeps a trained classifier's predictions; bad
+calibration folders and backends without INT8 say so in one line; the SQNR simulation."""
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, randomize_bn
+from helpers import cls_config, make_cls_data, write_config
+
+from mmmobileone.apis import init_model
+from mmmobileone.deploy.int8 import INT8_BACKENDS, calibration_inputs, export_int8
+from mmmobileone.deploy.int8.evaluate import agreement, classification_predictions, torch_runner
+from mmmobileone.deploy.int8.export import export_config_int8, output_sqnr
+from mmmobileone.deploy.int8.runtime import runtime_runner
+from mmmobileone.deploy.int8.sqnr import fake_quant_weight, format_study, sqnr_study
+from mmmobileone.deploy.outputs import as_tuple, tensor_model
+from mmmobileone.models import reparameterize_model
+from tools.deployment.export import main as export_main
+
+MODELS = {
+    'classifier': ('configs/mobileone_s0_imagenet.py', 64),
+    'detector': ('configs/quickstart/ssdlite_mobileone_mu1_synthetic.py', 128),
+    'segmentor': ('configs/deeplabv3_mobileone_s0_voc.py', 64),
+}
+FILES = {'executorch': 'model_int8.pte', 'onnx': 'model_int8.onnx'}
+
+
+@pytest.mark.parametrize('model', list(MODELS))
+@pytest.mark.parametrize('backend', list(INT8_BACKENDS))
+def test_int8_export_runs_and_tracks_float(backend, model, tmp_path):
+    config, size = MODELS[model]
+    torch.manual_seed(0)
+    net = init_model(os.path.join(ROOT, config), None, fuse=False)
+    randomize_bn(net, seed=1, calibrate_shape=(2, 3, size, size))
+    wrapper = tensor_model(reparameterize_model(net.eval()))
+    generator = torch.Generator().manual_seed(0)
+    calibration = [torch.randn(1, 3, size, size, generator=generator) for _ in range(3)]
+    paths = export_int8(backend, wrapper, calibration[0], calibration, str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [FILES[backend]]  # no staging or calibrator files
+    with torch.no_grad():
+        expected = [t.numpy() for t in as_tuple(wrapper(calibration[1]))]
+    actual = runtime_runner(backend, paths)(calibration[1].numpy())
+    assert [a.shape for a in actual] == [e.shape for e in expected]
+    # INT8 of a random network on noise: a loose bound that still catches a broken graph
+    assert min(output_sqnr(expected, actual)) > 8, output_sqnr(expected, actual)
+    assert os.path.getsize(paths[0]) < 0.5 * 4 * sum(p.numel() for p in wrapper.parameters())
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A tiny MobileOne classifier trained on 3 synthetic classes, and its data."""
+    from tools.train import train as run_train
+    root = tmp_path_factory.mktemp('int8')
+    data_root = make_cls_data(str(root / 'data'), per_class=8)
+    cfg = cls_config(data_root, str(root / 'unused'), max_epochs=6, ema=False)
+    config = write_config(cfg, str(root / 'tiny_cls.py'))
+    work_dir = str(root / 'work')
+    run_train([config, '--work-dir', work_dir])
+    return dict(config=config, data_root=data_root, deploy=os.path.join(work_dir, 'deploy.pth'))
+
+
+def test_int8_keeps_the_trained_classifiers_predictions(trained, tmp_path):
+    model = init_model(trained['config'], trained['deploy'])
+    calibration = calibration_inputs(model, os.path.join(trained['data_root'], 'train'),
+                                     (32, 32), limit=16)
+    assert len(calibration) == 16 and calibration[0].shape == (1, 3, 32, 32)
+    wrapper = tensor_model(model)
+    paths = export_int8('onnx', wrapper, calibration[0], calibration, str(tmp_path))
+    found = classification_predictions(
+        model, dict(float=torch_runner(wrapper), int8=runtime_runner('onnx', paths)), (32, 32))
+    assert len(found['labels']) == 24
+    assert (found['float'] == found['labels']).mean() > 0.5  # it did learn
+    assert agreement(found['int8'], found['float']) >= 0.9
+
+
+def test_export_tool_int8_prints_parity_and_sqnr(trained, tmp_path, capsys):
+    out_dir = tmp_path / 'out'
+    assert export_main([trained['config'], trained['deploy'], '--backend', 'executorch',
+                        '--out-dir', str(out_dir), '--int8', '--shape', '32', '32',
+                        '--calib-dir', os.path.join(trained['data_root'], 'train'),
+                        '--calib-images', '8', '--name', 'tiny']) == 0
+    printed = capsys.readouterr().out
+    assert os.listdir(out_dir) == ['tiny_int8.pte']
+    assert 'logits max_abs_diff=' in printed and 'SQNR logits' in printed
+
+
+def _one_error(caplog):
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and '\n' not in errors[0], errors
+    return errors[0]
+
+
+def test_bad_calibration_folder_and_backend_say_so(trained, tmp_path, caplog):
+    folder = tmp_path / 'calib'
+    folder.mkdir()
+    (folder / 'notes.txt').write_text('no image here')
+    (folder / 'broken.jpg').write_bytes(b'not a jpeg')
+    model = init_model(trained['config'], trained['deploy'])
+    with pytest.raises(ValueError, match='no readable images in calibration folder'):
+        calibration_inputs(model, str(folder), (32, 32))
+    args = [trained['config'], trained['deploy'], '--out-dir', str(tmp_path / 'out'), '--int8',
+            '--shape', '32', '32', '--calib-dir', str(folder)]
+    assert export_main(args + ['--backend', 'onnx']) == 1
+    message = _one_error(caplog)
+    assert 'no readable images' in message and '1 unreadable' in message
+    caplog.clear()
+    assert export_main(args + ['--backend', 'litert']) == 1
+    assert 'it is for: executorch, onnx' in _one_error(caplog)
+    with pytest.raises(ValueError, match='ncnn'):
+        export_config_int8(trained['config'], trained['deploy'], 'ncnn', str(tmp_path))
+    assert not os.path.exists(tmp_path / 'out')
+
+
+def test_sqnr_per_channel_beats_per_tensor_on_a_folded_identity():
+    torch.manual_seed(0)
+    weight = torch.randn(16, 1, 3, 3) * 0.05
+    weight[:4, 0, 1, 1] += 4.0  # a folded identity branch with a large BN scale in 4 channels
+    errors = {mode: float((fake_quant_weight(weight, mode) - weight).pow(2).sum())
+              for mode in (True, False)}
+    assert errors[True] < errors[False] / 10
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 4, 1)).eval()
+    inputs = [torch.randn(1, 3, 16, 16) for _ in range(3)]
+    layers, outputs = sqnr_study(net, inputs, inputs)
+    assert [r.name for r in layers] == ['0', '2']
+    assert all(20 < r.isolated < 80 for r in layers) and 15 < outputs['output_0'] < 80
+    assert len(sqnr_study(net, inputs, inputs, keep_float=['0'])[0]) == 1
+    assert 'output_0' in format_study(layers, outputs)
+    assert np.isfinite(layers[0].weight_range)
