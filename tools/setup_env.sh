@@ -35,8 +35,8 @@ else
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" pip_install --no-build-isolation mmcv
 fi
 
-log "OpenMMLab libraries, test tools and mmmobileone (editable)"
-pip_install -r requirements/runtime.txt -r requirements/tests.txt
+log "OpenMMLab libraries, test tools, deployment runtimes and mmmobileone (editable)"
+pip_install -r requirements/runtime.txt -r requirements/tests.txt -r requirements/deploy.txt
 pip_install --no-build-isolation --no-deps -e .
 "$py" -c "import mmmobileone, mmcv, mmdet, mmseg, mmpretrain, torch; print('mmmobileone', mmmobileone.__version__, '| torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__)"
 log "done: activate with 'source .venv/bin/activate'"
