@@ -8,7 +8,6 @@ this process. Faults come from ``robustness_faults.RobustnessFaultHook``.
 import argparse
 import contextlib
 import copy
-import importlib.util
 import logging
 import os
 import os.path as osp
@@ -24,6 +23,7 @@ from conftest import ROOT
 from helpers import cls_config, make_cls_data, write_config
 
 from mmmobileone.fileio import load_checkpoint
+from tools.model_converters import reparameterize as reparameterize_tool
 from tools.test import main as main_test
 from tools.train import main as main_train
 
@@ -232,14 +232,6 @@ def test_full_disk_while_saving_keeps_previous_checkpoint(data_root, tmp_path):
         assert load_checkpoint(osp.join(work_dir, 'epoch_2.pth'))['meta']['epoch'] == 2
 
 
-def _load_converter():
-    path = osp.join(ROOT, 'tools', 'model_converters', 'reparameterize.py')
-    spec = importlib.util.spec_from_file_location('reparameterize_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_full_disk_for_deploy_and_converter_is_one_line(trained, tmp_path, caplog,
                                                         monkeypatch):
     with small_disk(str(tmp_path / 'disk')) as disk:
@@ -258,8 +250,8 @@ def test_full_disk_for_deploy_and_converter_is_one_line(trained, tmp_path, caplo
 
         caplog.clear()
         out = osp.join(disk, 'converted.pth')
-        assert _load_converter().main([trained['config'], trained['epoch2'], out, '--shape',
-                                       '32', '32']) == 1
+        assert reparameterize_tool.main([trained['config'], trained['epoch2'], out, '--shape',
+                                         '32', '32']) == 1
         message = _one_error(caplog)
         assert 'converted.pth' in message and 'no space left on device' in message
         assert not [n for n in os.listdir(disk) if 'converted' in n]
@@ -374,8 +366,8 @@ def test_written_files_follow_the_umask(trained, tmp_path):
     out = str(tmp_path / 'converted.pth')
     old = os.umask(0o027)
     try:
-        assert _load_converter().main([trained['config'], trained['epoch2'], out, '--shape',
-                                       '32', '32']) == 0
+        assert reparameterize_tool.main([trained['config'], trained['epoch2'], out, '--shape',
+                                         '32', '32']) == 0
     finally:
         os.umask(old)
     assert os.stat(out).st_mode & 0o777 == 0o640

@@ -5,7 +5,6 @@ One tiny classifier is trained once for the module (2 epochs, EMA, ReparamHook) 
 with status 1 and a one-line message.
 """
 import copy
-import importlib.util
 import logging
 import os
 import os.path as osp
@@ -19,6 +18,7 @@ from conftest import ROOT
 from helpers import cls_config, make_cls_data, write_config
 from mmengine.config import Config
 
+from tools.model_converters import reparameterize as reparameterize_tool
 from tools.test import main as main_test
 from tools.test import test as run_test
 from tools.train import main as main_train
@@ -27,14 +27,6 @@ from tools.train import parse_args
 from tools.train import train as run_train
 
 VAL_IMAGES = 6
-
-
-def _load_converter():
-    path = osp.join(ROOT, 'tools', 'model_converters', 'reparameterize.py')
-    spec = importlib.util.spec_from_file_location('reparameterize_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -121,7 +113,7 @@ def test_resume_repeats_uninterrupted_training(trained, tmp_path):
 
 
 def test_converter(trained, tmp_path, caplog):
-    converter = _load_converter()
+    converter = reparameterize_tool
     out = str(tmp_path / 'converted.pth')
     assert converter.main([trained['config'], trained['epoch2'], out, '--shape', '32',
                            '32']) == 0

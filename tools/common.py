@@ -41,6 +41,18 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> None:
                         help=f'show the full traceback of an error (or set {DEBUG_ENV}=1)')
 
 
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """CONFIG, CHECKPOINT, ``--shape H W`` and ``--task``: what the export tools take."""
+    from mmmobileone.deploy.outputs import TASKS
+    parser.add_argument('config', help='mmpretrain / mmdet / mmseg config file')
+    parser.add_argument('checkpoint', help='training (unfused) or deploy (fused) checkpoint')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size (default: 224 classification, 320 detection, 512 '
+                        'segmentation)')
+    parser.add_argument('--task', default='auto', choices=['auto', *TASKS],
+                        help='default: from the model (bbox_head / decode_head / classifier)')
+
+
 def debug_requested(argv: Optional[Sequence[str]] = None) -> bool:
     argv = sys.argv[1:] if argv is None else argv
     return '--debug' in argv or os.environ.get(DEBUG_ENV, '') not in ('', '0')

@@ -12,8 +12,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmmobileone.deploy.outputs import TASKS  # noqa: E402
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_debug_flag, add_model_args, run_tool  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -21,15 +20,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Export a (fused) MobileOne classifier, SSDLite detector or DeepLabV3 '
         'segmentor to ONNX with a dynamic batch axis (and dynamic height/width for '
         'segmentation), then compare ONNX Runtime with PyTorch on the same inputs.')
-    parser.add_argument('config', help='mmpretrain / mmdet / mmseg config file')
-    parser.add_argument('checkpoint', help='training (unfused) or deploy (fused) checkpoint')
+    add_model_args(parser)
     parser.add_argument('--out', help='output .onnx (default: CONFIG_NAME.onnx in the working '
                         'directory)')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='example input size (default: 224 classification, 320 '
-                        'detection, 512 segmentation)')
-    parser.add_argument('--task', default='auto', choices=['auto', *TASKS],
-                        help='default: from the model (bbox_head / decode_head / classifier)')
     parser.add_argument('--no-fuse', action='store_true',
                         help='export the train-time branches (slower; for comparison only)')
     parser.add_argument('--dynamic-spatial', choices=['auto', 'yes', 'no'], default='auto',
