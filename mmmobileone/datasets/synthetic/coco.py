@@ -154,9 +154,9 @@ def generate_coco(root: str = 'data/coco_synthetic',
         Counts: ``train_images``, ``val_images``, ``train_objects``, ``val_objects``.
 
     Raises:
-        ValueError: If an argument is out of range.
-        FileExistsError: If ``root`` holds other files, or an earlier output and ``overwrite``
-            is false.
+        ValueError: An argument is out of range.
+        FileExistsError: ``root`` holds files this generator did not write (or wrote, and
+            ``overwrite`` is false).
 
     Example:
         >>> import tempfile

@@ -11,7 +11,7 @@ import os.path as osp
 import shutil
 import tempfile
 from types import ModuleType
-from typing import Iterator, List, Sequence
+from typing import Callable, Iterator, List, Sequence
 
 from ...fileio import write_file_atomic
 
@@ -78,6 +78,18 @@ def publish(staged: Sequence[str], out_dir: str) -> List[str]:
             write_file_atomic(target, lambda temporary, src=source: os.replace(src, temporary))
         paths.append(target)
     return paths
+
+
+def write_one(out_dir: str, filename: str, save: Callable[[str], None]) -> List[str]:
+    """``save(path)`` into a staging folder, then :func:`publish` the result into ``out_dir``.
+
+    Returns:
+        ``[final path]``.
+    """
+    with staging_folder(out_dir) as staging:
+        staged = osp.join(staging, filename)
+        save(staged)
+        return publish([staged], out_dir)
 
 
 def remove_paths(paths: Sequence[str]) -> None:

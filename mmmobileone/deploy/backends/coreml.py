@@ -9,7 +9,6 @@ and shapes, and :func:`run` (on macOS) gives the outputs for the parity check. N
 ``coremltools`` (``pip install -e ".[deploy]"``).
 """
 import logging
-import os.path as osp
 import platform
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._common import RuntimeUnavailableError, default_output_names, publish, require, staging_folder
+from ._common import RuntimeUnavailableError, default_output_names, require, write_one
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +37,9 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
            output_names: Optional[Sequence[str]] = None) -> List[str]:
     """Convert ``module`` for ``example``'s shape to ``out_dir/name.mlpackage``.
 
+    The arguments are the backend interface of :mod:`mmmobileone.deploy.backends`.
+
     Args:
-        module: A tensor-in / tensors-out module in eval mode.
-        example: An input of the shape the model will accept (fixed).
-        out_dir: Folder to write to (created if needed).
-        name: Package name without suffix.
         output_names: Names for the outputs, in order (default ``output_0`` ...).
 
     Returns:
@@ -71,10 +68,7 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
                            convert_to='mlprogram',
                            minimum_deployment_target=ct.target.iOS16,
                            compute_precision=ct.precision.FLOAT32)
-    with staging_folder(out_dir) as staging:
-        staged = osp.join(staging, name + SUFFIX)
-        model.save(staged)
-        paths = publish([staged], out_dir)
+    paths = write_one(out_dir, name + SUFFIX, model.save)
     logger.debug('wrote %s', paths[0])
     return paths
 

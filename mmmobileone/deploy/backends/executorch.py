@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._common import publish, require, staging_folder
+from ._common import require, write_one
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,12 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
         lowered = exir.to_edge_transform_and_lower(
             program, partitioner=[partitioner.XnnpackPartitioner()])
         buffer = lowered.to_executorch().buffer
-    with staging_folder(out_dir) as staging:
-        staged = osp.join(staging, name + SUFFIX)
-        with open(staged, 'wb') as f:
+
+    def save(path: str) -> None:
+        with open(path, 'wb') as f:
             f.write(buffer)
-        paths = publish([staged], out_dir)
+
+    paths = write_one(out_dir, name + SUFFIX, save)
     logger.debug('wrote %s (%d bytes)', paths[0], len(buffer))
     return paths
 

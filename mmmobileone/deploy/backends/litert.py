@@ -5,14 +5,13 @@ captures the network with ``torch.export`` (fixed input shape, NCHW as in PyTorc
 one flatbuffer. Needs ``litert-torch`` and ``ai-edge-litert`` (``pip install -e ".[deploy]"``).
 """
 import logging
-import os.path as osp
 import re
 from typing import List, Optional, Sequence
 
 import numpy as np
 from torch import Tensor, nn
 
-from ._common import publish, require, staging_folder
+from ._common import require, write_one
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +23,9 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
            output_names: Optional[Sequence[str]] = None) -> List[str]:
     """Convert ``module`` for ``example``'s shape to ``out_dir/name.tflite``.
 
+    The arguments are the backend interface of :mod:`mmmobileone.deploy.backends`.
+
     Args:
-        module: A tensor-in / tensors-out module in eval mode.
-        example: An input of the shape the model will accept (fixed).
-        out_dir: Folder to write to (created if needed).
-        name: File name without suffix.
         output_names: Unused (the signature's outputs are ``output_0`` ...).
 
     Returns:
@@ -39,10 +36,7 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
     """
     litert_torch = require('litert_torch', 'litert-torch', NAME)
     edge_model = litert_torch.convert(module.eval(), (example, ))
-    with staging_folder(out_dir) as staging:
-        staged = osp.join(staging, name + SUFFIX)
-        edge_model.export(staged)
-        paths = publish([staged], out_dir)
+    paths = write_one(out_dir, name + SUFFIX, edge_model.export)
     logger.debug('wrote %s', paths[0])
     return paths
 
