@@ -355,6 +355,7 @@ def run_benchmark(entries: Sequence[Entry],
                   int8: bool = True,
                   int8_groups: Sequence[str] = ('classification', ),
                   int8_models: Optional[Sequence[str]] = None,
+                  dense_backends: Optional[Sequence[str]] = None,
                   plot_backend: str = 'ort',
                   out_dir: str = 'work_dirs/benchmark_latency') -> Dict:
     """Measure ``entries``; write ``latency.md``, ``latency.json`` and ``latency.png`` to
@@ -364,10 +365,13 @@ def run_benchmark(entries: Sequence[Entry],
         int8: Also time the INT8 form on :data:`INT8_BACKENDS` ...
         int8_groups: ... for the entries of these groups ...
         int8_models: ... and, if given, only for the entries of these names.
+        dense_backends: Backends for the detection / segmentation entries (default:
+            ``backends``).
 
     Raises:
         ValueError: an unknown backend, or ``plot_backend`` not among ``backends``.
     """
+    dense_backends = [b for b in (dense_backends or backends) if b in backends]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
         raise ValueError(f'unknown backends {unknown}; choose from {list(BACKENDS)}')
@@ -383,14 +387,16 @@ def run_benchmark(entries: Sequence[Entry],
     with tempfile.TemporaryDirectory() as workdir:
         for entry in entries:
             dense = entry.group != 'classification'
+            quantize = int8 and entry.group in int8_groups and (int8_models is None
+                                                                or entry.name in int8_models)
             rows.append(measure(entry, dense_runs if dense else runs,
-                                min(warmup, 2) if dense else warmup, threads, backends,
-                                workdir, int8=int8 and entry.group in int8_groups
-                                and (int8_models is None or entry.name in int8_models)))
+                                min(warmup, 2) if dense else warmup, threads,
+                                dense_backends if dense else backends, workdir, int8=quantize))
     gemm_after = gemm_gflops(threads=threads)
     environment = dict(
         threads=threads, runs=runs, dense_runs=dense_runs, warmup=warmup,
         torch=torch.__version__, versions=_versions(backends), backends=list(backends),
+        dense_backends=list(dense_backends),
         flush_denormal=flushed, cpu=platform.processor() or platform.machine(),
         load_before=load_before, load_after=machine_load(), gemm_gflops_before=gemm,
         gemm_gflops_after=gemm_after, seconds=round(time.time() - started))

@@ -66,6 +66,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--backends', nargs='+', default=['torch', 'ort'], choices=BACKENDS,
                         help='runtimes to time (default: torch ort; the others need the deploy '
                         'environment)')
+    parser.add_argument('--dense-backends', nargs='+', choices=BACKENDS,
+                        help='runtimes for the detection / segmentation models (default: '
+                        '--backends)')
     parser.add_argument('--no-int8', action='store_true',
                         help=f'skip the static INT8 form (timed on {list(INT8_BACKENDS)})')
     parser.add_argument('--int8-groups', nargs='+', default=['classification'], choices=GROUPS,
@@ -98,7 +101,7 @@ def benchmark(argv: Optional[Sequence[str]] = None) -> Dict:
     return run_benchmark(entries, runs=args.runs, dense_runs=args.dense_runs,
                          warmup=args.warmup, threads=args.threads, backends=args.backends,
                          int8=not args.no_int8, int8_groups=args.int8_groups,
-                         int8_models=args.int8_models,
+                         int8_models=args.int8_models, dense_backends=args.dense_backends,
                          plot_backend=args.plot_backend, out_dir=args.out_dir)
 
 

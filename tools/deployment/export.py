@@ -57,7 +57,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--calib-images', type=int, default=32,
                         help='with --int8: at most this many calibration images')
     parser.add_argument('--keep-float', nargs='+', default=[], metavar='MODULE',
-                        help='with --int8: modules left in float, e.g. model.backbone.stage0')
+                        help='with --int8: modules left in float, e.g. model.backbone.stage0; '
+                        '"auto": the layers whose simulated INT8 SQNR is below 20 dB')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config entries')
     add_debug_flag(parser)

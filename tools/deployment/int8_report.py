@@ -4,7 +4,7 @@ Usage::
 
     python tools/deployment/int8_report.py CONFIG CHECKPOINT --out-dir DIR \\
         [--calib-dir IMAGES] [--backends executorch onnx] [--shape H W] \\
-        [--keep-float MODULE ...] [--sqnr] [--limit N]
+        [--keep-float auto | MODULE ...] [--sqnr] [--limit N] [--qat-epochs N]
 
 Classifiers: top-1 and top-1 agreement of INT8 with float; detectors: COCO bbox mAP and
 mAP@0.5 from mmdet's own box decoding / NMS on the runtime's raw head outputs. Writes
@@ -35,6 +35,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='also measure an INT8 model with these modules in float')
     parser.add_argument('--sqnr', action='store_true', help='per-layer SQNR study')
     parser.add_argument('--limit', type=int, help='first N test images only')
+    parser.add_argument('--qat-epochs', type=int, default=0,
+                        help='classifier, executorch: also quantization-aware fine-tuning '
+                        '(distilled from the float network) for this many epochs')
+    parser.add_argument('--qat-lr', type=float, default=1e-4)
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
@@ -47,7 +51,7 @@ def report(argv: Optional[Sequence[str]] = None):
         return int8_report(args.config, args.checkpoint, args.out_dir, backends=args.backends,
                            calib_dir=args.calib_dir, calib_images=args.calib_images,
                            shape=args.shape, keep_float=args.keep_float, sqnr=args.sqnr,
-                           limit=args.limit)
+                           limit=args.limit, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr)
     except ImportError as error:
         raise ValueError(str(error)) from error
 

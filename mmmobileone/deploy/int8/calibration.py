@@ -93,11 +93,25 @@ class PipelineReader:
         return self.resize(batch['inputs'].float())
 
 
+def _spread(paths: Sequence[str]) -> List[str]:
+    """``paths`` reordered so that any prefix is spread evenly over the sorted list (class
+    folders sort by class: the first ``limit`` images must not all be of the first class)."""
+    order, seen, step = [], set(), len(paths)
+    while step >= 1 and len(order) < len(paths):
+        for i in range(0, len(paths), step):
+            if i not in seen:
+                seen.add(i)
+                order.append(paths[i])
+        step //= 2
+    return order
+
+
 def calibration_inputs(model: nn.Module, folder: str, shape: Optional[Sequence[int]] = None,
                        limit: int = 64) -> List[Tensor]:
     """Up to ``limit`` network inputs ``(1, 3, H, W)`` from the images under ``folder``.
 
-    Unreadable files are skipped (and counted in the log).
+    The images are taken evenly spread over the sorted file list (every class folder
+    contributes); unreadable files are skipped (and counted in the log).
 
     Raises:
         FileNotFoundError: ``folder`` is missing.
@@ -106,7 +120,7 @@ def calibration_inputs(model: nn.Module, folder: str, shape: Optional[Sequence[i
     paths = list_images(folder)
     reader = PipelineReader(model, shape)
     inputs, failed = [], 0
-    for path in paths:
+    for path in _spread(paths):
         if len(inputs) >= limit:
             break
         try:

@@ -33,11 +33,11 @@ def check_int8_backend(backend: str) -> None:
                          f'for: {", ".join(INT8_BACKENDS)}')
 
 
-def _xnnpack_quantizer(keep_float: Sequence[str] = ()):
+def _xnnpack_quantizer(keep_float: Sequence[str] = (), per_channel: bool = True):
     module = require('executorch.backends.xnnpack.quantizer.xnnpack_quantizer', 'executorch',
                      'executorch')
     quantizer = module.XNNPACKQuantizer().set_global(
-        module.get_symmetric_quantization_config(is_per_channel=True))
+        module.get_symmetric_quantization_config(is_per_channel=per_channel))
     if keep_float:
         quantizer.set_filter_function(_outside(keep_float))
     return quantizer
@@ -67,7 +67,7 @@ def _outside(keep_float: Sequence[str]):
 
 @torch.no_grad()
 def quantize_pt2e_xnnpack(module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
-                          keep_float: Sequence[str] = ()) -> nn.Module:
+                          keep_float: Sequence[str] = (), per_channel: bool = True) -> nn.Module:
     """The PT2E-quantized (``convert_pt2e``) graph of ``module`` for ``example``'s shape.
 
     Args:
@@ -75,9 +75,11 @@ def quantize_pt2e_xnnpack(module: nn.Module, example: Tensor, calibration: Itera
         example: Input of the exported shape.
         calibration: Inputs of that shape to observe activation ranges on.
         keep_float: Module names left in float.
+        per_channel: One weight scale per output channel (``False``: per tensor, for
+            comparison).
     """
     pt2e = require('torchao.quantization.pt2e.quantize_pt2e', 'torchao', 'executorch')
-    quantizer = _xnnpack_quantizer(keep_float)
+    quantizer = _xnnpack_quantizer(keep_float, per_channel)
     captured = torch.export.export(module.eval(), (example, ), strict=False).module()
     prepared = pt2e.prepare_pt2e(captured, quantizer)
     count = 0
@@ -90,14 +92,14 @@ def quantize_pt2e_xnnpack(module: nn.Module, example: Tensor, calibration: Itera
 
 
 def export_executorch_int8(module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
-                           out_dir: str, name: str = 'model',
-                           keep_float: Sequence[str] = ()) -> List[str]:
+                           out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
+                           per_channel: bool = True) -> List[str]:
     """INT8 ``.pte`` (XNNPACK delegate) of ``module`` at ``out_dir/{name}_int8.pte``."""
     exir = require('executorch.exir', 'executorch', 'executorch')
     partitioner = require('executorch.backends.xnnpack.partition.xnnpack_partitioner',
                           'executorch', 'executorch')
     from ..backends.executorch import _flatc_available
-    quantized = quantize_pt2e_xnnpack(module, example, calibration, keep_float)
+    quantized = quantize_pt2e_xnnpack(module, example, calibration, keep_float, per_channel)
     program = torch.export.export(quantized, (example, ), strict=False)
     with _flatc_available():
         lowered = exir.to_edge_transform_and_lower(
@@ -115,7 +117,8 @@ def onnx_node_names(path: str, keep_float: Sequence[str]) -> List[str]:
 
     The TorchScript exporter names nodes after their module path
     (``/model/backbone/stem/reparam_conv/Conv``); a module ``a.b.c`` owns the nodes whose scope
-    is ``/a/b/c/...`` (ModuleList children appear as ``/a/b/b.0/...``).
+    is ``/a/b/c/...`` (ModuleList children appear as ``/a/b/b.0/...``), or ``/b/c/...`` where the
+    wrapper's own scope is missing.
     """
     import onnx
     graph = onnx.load(path, load_external_data=False).graph
@@ -124,7 +127,9 @@ def onnx_node_names(path: str, keep_float: Sequence[str]) -> List[str]:
         scope = [s.split('.')[-1] for s in node.name.strip('/').split('/')[:-1]]
         for name in keep_float:
             parts = name.split('.')
-            if scope[:len(parts)] == parts:
+            # a wrapper that calls its model's _forward (detector, segmentor) has no scope of
+            # its own: /backbone/... instead of /model/backbone/...
+            if any(scope[:len(p)] == p for p in (parts, parts[1:]) if p):
                 chosen.append(node.name)
                 break
     return chosen
@@ -141,8 +146,8 @@ class _Reader:
 
 
 def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
-                     out_dir: str, name: str = 'model',
-                     keep_float: Sequence[str] = ()) -> List[str]:
+                     out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
+                     per_channel: bool = True) -> List[str]:
     """ONNX Runtime static QDQ INT8 model of ``module`` at ``out_dir/{name}_int8.onnx``."""
     require('onnxruntime.quantization', 'onnxruntime', 'onnx')
     from onnxruntime import quantization as q
@@ -165,7 +170,7 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
         staged = osp.join(staging, name + INT8_TAG + INT8_BACKENDS['onnx'])
         q.quantize_static(
             prepared, staged, _Reader('input', calibration), quant_format=q.QuantFormat.QDQ,
-            per_channel=True, activation_type=q.QuantType.QUInt8,
+            per_channel=per_channel, activation_type=q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax,
             nodes_to_exclude=excluded)
         for leftover in os.listdir(staging):  # the calibrator's augmented model and friends
@@ -177,8 +182,12 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
 
 
 def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
-                out_dir: str, name: str = 'model', keep_float: Sequence[str] = ()) -> List[str]:
+                out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
+                per_channel: bool = True) -> List[str]:
     """INT8 export with ``backend`` (one of :data:`INT8_BACKENDS`); returns the written paths.
+
+    ``keep_float`` names modules left in float; ``'auto'`` among them adds the layers whose
+    simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`).
 
     Raises:
         ValueError: ``backend`` has no INT8 export (the message lists those that do), or no
@@ -186,8 +195,14 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
         ImportError: the backend's package is missing (the message names the extra).
     """
     check_int8_backend(backend)
+    if 'auto' in keep_float:
+        from .sqnr import resolve_keep_float
+        calibration = list(calibration)
+        keep_float = resolve_keep_float(module.eval(), calibration, keep_float)
+        logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     exporter = dict(executorch=export_executorch_int8, onnx=export_onnx_int8)[backend]
-    paths = exporter(module.eval(), example, calibration, out_dir, name, keep_float)
+    paths = exporter(module.eval(), example, calibration, out_dir, name, keep_float,
+                     per_channel)
     logger.info('wrote %s (INT8, %s)', paths[0], backend)
     return paths
 

@@ -19,7 +19,7 @@ from .evaluate import agreement, classification_predictions, detection_metrics
 from .export import default_calib_dir
 from .quantize import check_int8_backend, export_int8
 from .runtime import runtime_runner
-from .sqnr import format_study, sqnr_study
+from .sqnr import format_study, resolve_keep_float, sqnr_study
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,12 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
                 calib_dir: Optional[str] = None, calib_images: int = 32,
                 shape: Optional[Sequence[int]] = None,
                 keep_float: Sequence[str] = (), sqnr: bool = False,
-                limit: Optional[int] = None, cfg_options: Optional[Dict] = None) -> Dict:
+                limit: Optional[int] = None, qat_epochs: int = 0, qat_lr: float = 1e-4,
+                cfg_options: Optional[Dict] = None) -> Dict:
     """Run the study; write ``int8_report.md`` and ``int8_report.json`` to ``out_dir``.
+
+    ``qat_epochs`` > 0 adds, for a classifier on ExecuTorch, an INT8 model fine-tuned with
+    quantization-aware training (:mod:`.qat`) for that many epochs at ``qat_lr``.
 
     Returns:
         ``dict(task, rows=[dict(backend, variant, size_mb, metrics...)], sqnr=...)``.
@@ -62,17 +66,25 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     wrapper = tensor_model(model, task)
     example = calibration[0]
     os.makedirs(out_dir, exist_ok=True)
-    variants = [('INT8', ())] + ([('INT8, float ' + ', '.join(keep_float), keep_float)]
-                                 if keep_float else [])
+    if 'auto' in keep_float:
+        keep_float = resolve_keep_float(wrapper, calibration, keep_float)
+        logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
+    variants = [('INT8 per-tensor weights', (), False), ('INT8', (), True)]
+    if keep_float:
+        variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True))
     rows = []
     for backend in backends:
         models = {'float': _float_export(backend, wrapper, example,
                                          osp.join(out_dir, backend))}
-        for label, kept in variants:
-            models[label] = export_int8(backend, wrapper, example, calibration,
-                                        osp.join(out_dir, backend),
-                                        name='model' + ('_keep' if kept else ''),
-                                        keep_float=kept)
+        for label, kept, per_channel in variants:
+            models[label] = export_int8(
+                backend, wrapper, example, calibration, osp.join(out_dir, backend),
+                name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor'),
+                keep_float=kept, per_channel=per_channel)
+        if qat_epochs and task == 'classification' and backend == 'executorch':
+            from .qat import export_executorch_qat
+            models[f'INT8 QAT ({qat_epochs} epochs, lr {qat_lr:g})'] = export_executorch_qat(
+                model, wrapper, shape, osp.join(out_dir, backend), epochs=qat_epochs, lr=qat_lr)
         runners = {label: runtime_runner(backend, paths) for label, paths in models.items()}
         if task == 'classification':
             found = classification_predictions(model, runners, shape, limit)
@@ -92,7 +104,7 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
         for row in rows[-len(models):]:
             logger.info('%s', row)
     result = dict(task=task, shape=shape, calib_dir=calib_dir, calib_images=len(calibration),
-                  rows=rows)
+                  keep_float=list(keep_float), rows=rows)
     lines = [f'{task}, input {shape[0]}x{shape[1]}, {len(calibration)} calibration images '
              f'from {calib_dir}', '']
     if task == 'classification':
@@ -109,9 +121,11 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     if sqnr:
         evaluation = calibration[:8]
         result['sqnr'] = {}
-        for label, kept in [('all layers INT8', ())] + ([(f'float {", ".join(keep_float)}',
-                                                          keep_float)] if keep_float else []):
-            layers, outputs = sqnr_study(wrapper, calibration, evaluation, kept)
+        studies = [('per-tensor weights', (), False), ('per-channel weights', (), True)]
+        if keep_float:
+            studies.append((f'per-channel, float {", ".join(keep_float)}', keep_float, True))
+        for label, kept, per_channel in studies:
+            layers, outputs = sqnr_study(wrapper, calibration, evaluation, kept, per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
             lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',
                       format_study(layers, outputs)]

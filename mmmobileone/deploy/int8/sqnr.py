@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 
 QMAX_WEIGHT = 127
+#: ``keep_float=['auto']`` keeps the layers whose isolated per-channel SQNR is below this (dB).
+AUTO_KEEP_FLOAT_DB = 20.0
 
 
 @dataclass
@@ -120,8 +122,12 @@ def observe_ranges(model: nn.Module, layers, calibration: Sequence[Tensor]) -> D
 
 @torch.no_grad()
 def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequence[Tensor],
-               keep_float: Sequence[str] = ()) -> Tuple[List[LayerSQNR], Dict[str, float]]:
+               keep_float: Sequence[str] = (),
+               per_channel: bool = True) -> Tuple[List[LayerSQNR], Dict[str, float]]:
     """Per-layer SQNR of ``model`` (eval mode, fused); see the module docstring.
+
+    ``per_channel=False`` quantizes the weights of the whole network (``cumulative`` and the
+    outputs) with one scale per tensor, the naive scheme.
 
     Returns:
         ``(layers, outputs)``: one :class:`LayerSQNR` per quantized layer in network order, and
@@ -133,7 +139,7 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
     ranges = observe_ranges(model, layers, calibration)
     acc = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])  # signal, iso, iso_t, cum_signal, cum
     out_acc = defaultdict(lambda: [0.0, 0.0])
-    quantized_w = {n: fake_quant_weight(m.weight) for n, m in layers}
+    quantized_w = {n: fake_quant_weight(m.weight, per_channel) for n, m in layers}
     for x in evaluation:
         float_outputs: Dict[str, Tensor] = {}
         hooks = []
@@ -143,7 +149,8 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
                 xq = fake_quant_activation(args[0], low, high)
                 a = acc[name]
                 a[0] += float(out.pow(2).sum())
-                a[1] += float((out - _forward(mod, xq, quantized_w[name])).pow(2).sum())
+                a[1] += float((out - _forward(mod, xq, fake_quant_weight(
+                    mod.weight))).pow(2).sum())
                 a[2] += float((out - _forward(mod, xq, fake_quant_weight(
                     mod.weight, per_channel=False))).pow(2).sum())
                 float_outputs[name] = out
@@ -222,3 +229,17 @@ def format_study(results: Sequence[LayerSQNR], outputs: Dict[str, float],
     lines += ['', 'network outputs, every layer quantized: ' + ', '.join(
         f'{k} {v:.1f} dB' for k, v in outputs.items())]
     return '\n'.join(lines)
+
+
+def resolve_keep_float(model: nn.Module, calibration: Sequence[Tensor],
+                       keep_float: Sequence[str],
+                       threshold_db: float = AUTO_KEEP_FLOAT_DB) -> List[str]:
+    """``keep_float`` with ``'auto'`` replaced by the layers that INT8 cannot represent: those
+    whose isolated per-channel SQNR on (up to 8 of) the calibration inputs is below
+    ``threshold_db`` (in MobileOne: 1x1 kernels with a folded identity branch that dwarfs the
+    rest of every row, so even one scale per channel rounds the other weights to 0)."""
+    names = [k for k in keep_float if k != 'auto']
+    if 'auto' in keep_float:
+        layers, _ = sqnr_study(model, calibration, list(calibration)[:8], names)
+        names += [r.name for r in layers if r.isolated < threshold_db]
+    return names
