@@ -64,10 +64,20 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
     Raises:
         ImportError: executorch is not installed (the message names the extra).
     """
+    return write_program(module.eval(), example, out_dir, name + SUFFIX)
+
+
+def write_program(module: nn.Module, example: Tensor, out_dir: str,
+                  filename: str) -> List[str]:
+    """``torch.export`` ``module`` (as it is: float, or INT8 from PT2E), lower it to the
+    XNNPACK delegate and write the ``.pte`` program to ``out_dir/filename``.
+
+    Returns:
+        ``[path of the .pte file]``.
+    """
     exir = require('executorch.exir', 'executorch', NAME)
     partitioner = require('executorch.backends.xnnpack.partition.xnnpack_partitioner',
                           'executorch', NAME)
-    module = module.eval()
     with torch.no_grad():
         program = torch.export.export(module, (example, ), strict=False)
     with _flatc_available():  # the XNNPACK delegate serializes while lowering
@@ -79,7 +89,7 @@ def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model'
         with open(path, 'wb') as f:
             f.write(buffer)
 
-    paths = write_one(out_dir, name + SUFFIX, save)
+    paths = write_one(out_dir, filename, save)
     logger.debug('wrote %s (%d bytes)', paths[0], len(buffer))
     return paths
 

@@ -9,13 +9,12 @@ converted and lowered to the XNNPACK delegate like a PTQ model.
 """
 import copy
 import logging
-import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
 
-from ..backends._common import publish, require, staging_folder
+from ..backends._common import require
 from .quantize import INT8_BACKENDS, INT8_TAG
 
 logger = logging.getLogger(__name__)
@@ -77,18 +76,7 @@ def qat_xnnpack(model: nn.Module, wrapper: nn.Module, shape: Sequence[int], *, e
 def export_executorch_qat(model: nn.Module, wrapper: nn.Module, shape: Sequence[int],
                           out_dir: str, name: str = 'model_qat', **options) -> List[str]:
     """QAT (:func:`qat_xnnpack`), then the INT8 ``.pte`` at ``out_dir/{name}_int8.pte``."""
-    exir = require('executorch.exir', 'executorch', 'executorch')
-    partitioner = require('executorch.backends.xnnpack.partition.xnnpack_partitioner',
-                          'executorch', 'executorch')
-    from ..backends.executorch import _flatc_available
+    from ..backends.executorch import write_program
     quantized = qat_xnnpack(model, wrapper, shape, **options)
-    program = torch.export.export(quantized, (torch.randn(1, 3, *shape), ), strict=False)
-    with _flatc_available():
-        lowered = exir.to_edge_transform_and_lower(
-            program, partitioner=[partitioner.XnnpackPartitioner()])
-        buffer = lowered.to_executorch().buffer
-    with staging_folder(out_dir) as staging:
-        staged = osp.join(staging, name + INT8_TAG + INT8_BACKENDS['executorch'])
-        with open(staged, 'wb') as f:
-            f.write(buffer)
-        return publish([staged], out_dir)
+    return write_program(quantized, torch.randn(1, 3, *shape), out_dir,
+                         name + INT8_TAG + INT8_BACKENDS['executorch'])

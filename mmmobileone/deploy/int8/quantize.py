@@ -95,21 +95,10 @@ def export_executorch_int8(module: nn.Module, example: Tensor, calibration: Iter
                            out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
                            per_channel: bool = True) -> List[str]:
     """INT8 ``.pte`` (XNNPACK delegate) of ``module`` at ``out_dir/{name}_int8.pte``."""
-    exir = require('executorch.exir', 'executorch', 'executorch')
-    partitioner = require('executorch.backends.xnnpack.partition.xnnpack_partitioner',
-                          'executorch', 'executorch')
-    from ..backends.executorch import _flatc_available
+    from ..backends.executorch import write_program
     quantized = quantize_pt2e_xnnpack(module, example, calibration, keep_float, per_channel)
-    program = torch.export.export(quantized, (example, ), strict=False)
-    with _flatc_available():
-        lowered = exir.to_edge_transform_and_lower(
-            program, partitioner=[partitioner.XnnpackPartitioner()])
-        buffer = lowered.to_executorch().buffer
-    with staging_folder(out_dir) as staging:
-        staged = osp.join(staging, name + INT8_TAG + INT8_BACKENDS['executorch'])
-        with open(staged, 'wb') as f:
-            f.write(buffer)
-        return publish([staged], out_dir)
+    return write_program(quantized, example, out_dir,
+                         name + INT8_TAG + INT8_BACKENDS['executorch'])
 
 
 def onnx_node_names(path: str, keep_float: Sequence[str]) -> List[str]:
