@@ -15,10 +15,11 @@ layer's output ``y`` over the evaluation inputs:
 
 ``keep_float`` leaves modules (and everything in them) unquantized, as the exports do.
 """
+import contextlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -99,6 +100,17 @@ def _layers(model: nn.Module, keep_float: Sequence[str]) -> List[Tuple[str, nn.M
             if isinstance(m, (nn.Conv2d, nn.Linear)) and not kept(n)]
 
 
+@contextlib.contextmanager
+def _hooks(registrations: Sequence[Tuple[Callable, Callable]]) -> Iterator[None]:
+    """Register ``(register_method, hook)`` pairs for the block; always removed after it."""
+    handles = [register(hook) for register, hook in registrations]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @torch.no_grad()
 def observe_ranges(model: nn.Module, layers, calibration: Sequence[Tensor]) -> Dict[str, list]:
     """Min / max of every layer's input over ``calibration``."""
@@ -110,13 +122,10 @@ def observe_ranges(model: nn.Module, layers, calibration: Sequence[Tensor]) -> D
             low, high = float(x.min()), float(x.max())
             old = ranges.get(name)
             ranges[name] = [min(low, old[0]), max(high, old[1])] if old else [low, high]
-        hooks.append(module.register_forward_pre_hook(hook))
-    try:
+        hooks.append((module.register_forward_pre_hook, hook))
+    with _hooks(hooks):
         for x in calibration:
             model(x)
-    finally:
-        for h in hooks:
-            h.remove()
     return ranges
 
 
@@ -154,12 +163,9 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
                 a[2] += float((out - _forward(mod, xq, fake_quant_weight(
                     mod.weight, per_channel=False))).pow(2).sum())
                 float_outputs[name] = out
-            hooks.append(module.register_forward_hook(isolated))
-        try:
+            hooks.append((module.register_forward_hook, isolated))
+        with _hooks(hooks):
             reference = as_tuple(model(x))
-        finally:
-            for h in hooks:
-                h.remove()
         hooks = []
         for name, module in layers:
             def quantized(mod, args, name=name):
@@ -171,14 +177,11 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
                 a = acc[name]
                 a[3] += float(float_outputs[name].pow(2).sum())
                 a[4] += float((float_outputs[name] - out).pow(2).sum())
-            hooks.append(module.register_forward_hook(
-                lambda mod, args, out, q=quantized: q(mod, args)))
-            hooks.append(module.register_forward_hook(compare))
-        try:
+            hooks.append((module.register_forward_hook,
+                          lambda mod, args, out, q=quantized: q(mod, args)))
+            hooks.append((module.register_forward_hook, compare))
+        with _hooks(hooks):
             actual = as_tuple(model(x))
-        finally:
-            for h in hooks:
-                h.remove()
         for i, (r, a) in enumerate(zip(reference, actual)):
             out_acc[f'output_{i}'][0] += float(r.pow(2).sum())
             out_acc[f'output_{i}'][1] += float((r - a).pow(2).sum())
