@@ -282,3 +282,16 @@ def small_run_options(cfg: Any,
                 if transform.get('type') in ('Resize', 'RandomResize') and 'scale' in transform:
                     options.append(f'{where}.pipeline.{i}.scale=({4 * crop_size},{crop_size})')
     return options
+
+
+def train_tiny_classifier(root: str, per_class: int, **cfg_options) -> Dict:
+    """Write classification data and a :func:`cls_config` under ``root`` and train it with
+    ``tools/train.py``'s entry point; returns the paths and the runner."""
+    from tools.train import train
+    data_root = make_cls_data(osp.join(root, 'data'), per_class=per_class)
+    cfg = cls_config(data_root, osp.join(root, 'unused'), **cfg_options)
+    config = write_config(cfg, osp.join(root, 'tiny_cls.py'))
+    work_dir = osp.join(root, 'work')
+    runner = train([config, '--work-dir', work_dir])
+    return dict(root=root, config=config, data_root=data_root, work_dir=work_dir, cfg=cfg,
+                runner=runner, deploy=osp.join(work_dir, 'deploy.pth'))

@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 from conftest import ROOT
-from helpers import cls_config, make_cls_data, write_config
+from helpers import cls_config, train_tiny_classifier, write_config
 from mmengine.config import Config
 
 from tools.model_converters import reparameterize as reparameterize_tool
@@ -32,17 +32,12 @@ VAL_IMAGES = 6
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """Train 2 epochs with tools/train.py's entry point; returns paths and the runner."""
-    root = tmp_path_factory.mktemp('tools')
-    data_root = make_cls_data(str(root / 'data'), per_class=2)
-    cfg = cls_config(data_root, str(root / 'unused'), max_epochs=2, deterministic=True)
-    config = write_config(cfg, str(root / 'tiny_cls.py'))
-    work_dir = str(root / 'work')
-    runner = run_train([config, '--work-dir', work_dir])
-    return dict(root=root, config=config, work_dir=work_dir, cfg=cfg, runner=runner,
-                val_top1=runner.message_hub.get_scalar('val/accuracy/top1').current(),
+    trained = train_tiny_classifier(str(tmp_path_factory.mktemp('tools')), per_class=2,
+                                    max_epochs=2, deterministic=True)
+    work_dir, runner = trained['work_dir'], trained['runner']
+    return dict(trained, val_top1=runner.message_hub.get_scalar('val/accuracy/top1').current(),
                 epoch1=osp.join(work_dir, 'epoch_1.pth'),
-                epoch2=osp.join(work_dir, 'epoch_2.pth'),
-                deploy=osp.join(work_dir, 'deploy.pth'))
+                epoch2=osp.join(work_dir, 'epoch_2.pth'))
 
 
 def _scores(path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, randomize_bn
-from helpers import cls_config, make_cls_data, write_config
+from helpers import train_tiny_classifier
 
 from mmmobileone.apis import init_model
 from mmmobileone.deploy.int8 import INT8_BACKENDS, calibration_inputs, export_int8
@@ -54,14 +54,8 @@ def test_int8_export_runs_and_tracks_float(backend, model, tmp_path):
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """A tiny MobileOne classifier trained on 3 synthetic classes, and its data."""
-    from tools.train import train as run_train
-    root = tmp_path_factory.mktemp('int8')
-    data_root = make_cls_data(str(root / 'data'), per_class=8)
-    cfg = cls_config(data_root, str(root / 'unused'), max_epochs=15, ema=False)
-    config = write_config(cfg, str(root / 'tiny_cls.py'))
-    work_dir = str(root / 'work')
-    run_train([config, '--work-dir', work_dir])
-    return dict(config=config, data_root=data_root, deploy=os.path.join(work_dir, 'deploy.pth'))
+    return train_tiny_classifier(str(tmp_path_factory.mktemp('int8')), per_class=8,
+                                 max_epochs=15, ema=False)
 
 
 def test_int8_keeps_the_trained_classifiers_predictions(trained, tmp_path):
