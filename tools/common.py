@@ -36,6 +36,14 @@ def setup_logging(level: int = logging.INFO) -> None:
     package_logger.setLevel(level)
 
 
+def add_cfg_options(parser: argparse.ArgumentParser,
+                    example: str = 'model.backbone.deploy=True') -> None:
+    """``--cfg-options k=v ...``: config overrides, as in every OpenMMLab tool."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help=f'override config entries, e.g. {example}')
+
+
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--debug', action='store_true',
                         help=f'show the full traceback of an error (or set {DEBUG_ENV}=1)')

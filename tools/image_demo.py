@@ -16,9 +16,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import DictAction  # noqa: E402
-
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,8 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--topk', type=int, default=5, help='classification: labels to show')
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='segmentation: mask opacity in [0, 1]')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, e.g. model.test_cfg.score_thr=0.1')
+    add_cfg_options(parser, 'model.test_cfg.score_thr=0.1')
     add_debug_flag(parser)
     return parser.parse_args(argv)
 

@@ -14,9 +14,9 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 
@@ -25,9 +25,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Flags shared by train and test: work dir, config overrides, launcher, debug."""
     parser.add_argument('--work-dir', help='directory for logs and checkpoints '
                         '(default: ./work_dirs/CONFIG_NAME)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, e.g. model.backbone.deploy=True '
-                        'train_dataloader.batch_size=8')
+    add_cfg_options(parser, 'model.backbone.deploy=True train_dataloader.batch_size=8')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher for distributed runs')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,

@@ -11,10 +11,8 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmengine.config import DictAction  # noqa: E402
-
 from mmmobileone.deploy.outputs import TASKS  # noqa: E402
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 FORMS = ('fused', 'unfused')
 logger = logging.getLogger('mmmobileone.tools.get_flops')
@@ -29,8 +27,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='input size (default: 224 / 320 / 512 by task)')
     parser.add_argument('--form', choices=['both', *FORMS], default='both')
     parser.add_argument('--task', default='auto', choices=['auto', *TASKS])
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries')
+    add_cfg_options(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)
 

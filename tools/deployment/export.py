@@ -20,12 +20,10 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmengine.config import DictAction  # noqa: E402
-
 from mmmobileone.deploy.export import BACKENDS  # noqa: E402
 from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from mmmobileone.deploy.parity import FLOAT_TOLERANCE  # noqa: E402
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 DOCS = 'docs/deployment.md'
 
@@ -59,8 +57,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--keep-float', nargs='+', default=[], metavar='MODULE',
                         help='with --int8: modules left in float, e.g. model.backbone.stage0; '
                         '"auto": the layers whose simulated INT8 SQNR is below 20 dB')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries')
+    add_cfg_options(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)
 

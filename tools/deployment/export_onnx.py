@@ -10,9 +10,7 @@ from typing import Dict, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmengine.config import DictAction  # noqa: E402
-
-from tools.common import add_debug_flag, add_model_args, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, add_model_args, run_tool  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -31,8 +29,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--verify-batch', type=int, default=2,
                         help='batch size of the random verification input (tests the dynamic '
                         'batch axis); 0 skips verification')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries')
+    add_cfg_options(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)
 

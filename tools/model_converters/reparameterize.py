@@ -14,9 +14,7 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmengine.config import DictAction  # noqa: E402
-
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.tools.reparameterize')
 
@@ -27,8 +25,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='training config file')
     parser.add_argument('checkpoint', help='training checkpoint')
     parser.add_argument('out', help='output file for the deployed checkpoint')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries')
+    add_cfg_options(parser)
     parser.add_argument('--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
                         help='size of the random input that checks the outputs')
     parser.add_argument('--tolerance', type=float, default=1e-4,
