@@ -191,6 +191,13 @@ def _group(indices: List[str], what: str) -> str:
     return f'{what} at {_listed(indices)}'
 
 
+def _report(problems, groups) -> None:
+    """One error per non-empty ``(items, what)`` group, in order."""
+    for items, what in groups:
+        if items:
+            problems.error(_group(items, what))
+
+
 def validate_coco(data: Any, path: str, image_root: Optional[str] = None,
                   classes: Optional[Sequence[str]] = None) -> CocoProblems:
     """Validate the COCO-format content ``data`` of ``path`` (see the module docstring).
@@ -243,15 +250,12 @@ def validate_coco(data: Any, path: str, image_root: Optional[str] = None,
                     empty.append(where)
             except OSError:
                 missing.append(where)
-    if bad_entries:
-        problems.error(_group(bad_entries, 'image entries without "id", "file_name" or '
-                              'positive "width" and "height"'))
-    if duplicates:
-        problems.error(_group(duplicates, 'repeated image ids'))
-    if missing:
-        problems.error(_group(missing, f'image files missing from {image_root!r}'))
-    if empty:
-        problems.error(_group(empty, f'0-byte image files in {image_root!r}'))
+    _report(problems, (
+        (bad_entries, 'image entries without "id", "file_name" or positive "width" and '
+         '"height"'),
+        (duplicates, 'repeated image ids'),
+        (missing, f'image files missing from {image_root!r}'),
+        (empty, f'0-byte image files in {image_root!r}')))
 
     malformed, negative, unknown_image, unknown_category, repeated = [], [], [], [], []
     seen_ids = set()
@@ -274,18 +278,14 @@ def validate_coco(data: Any, path: str, image_root: Optional[str] = None,
             negative.append(f'{where}: bbox {list(box)}')
         if reason is not None:
             problems.dropped.setdefault(reason, []).append(ann_id)
-    if malformed:
-        problems.error(_group(malformed, 'annotations without "id", "image_id", "category_id" '
-                              'or a "bbox" of four numbers'))
-    if repeated:
-        problems.error(_group(repeated, 'repeated annotation ids'))
-    if negative:
-        problems.error(_group(negative, 'boxes with negative width or height'))
-    if unknown_image:
-        problems.error(_group(unknown_image, 'annotations of image ids not in "images"'))
-    if unknown_category:
-        problems.error(_group(unknown_category, f'category ids not in "categories" '
-                              f'(ids {sorted(category_ids, key=str)})'))
+    _report(problems, (
+        (malformed, 'annotations without "id", "image_id", "category_id" or a "bbox" of four '
+         'numbers'),
+        (repeated, 'repeated annotation ids'),
+        (negative, 'boxes with negative width or height'),
+        (unknown_image, 'annotations of image ids not in "images"'),
+        (unknown_category, f'category ids not in "categories" '
+         f'(ids {sorted(category_ids, key=str)})')))
     warning = dropped_boxes_warning(
         path, {k: v for k, v in problems.dropped.items() if k != NEGATIVE_SIZE},
         len(annotations))
