@@ -122,12 +122,18 @@ def assert_paper_augmentation(dataset, annotations: str):
 # DeepLabV3: the default configs are the paper's
 
 
+def paper_config(name: str, arch: str, num_classes: int):
+    """The resolved config ``name``, checked for the paper's model and optimization."""
+    cfg = config(name)
+    assert_paper_model(cfg, arch, num_classes=num_classes)
+    assert_paper_optimization(cfg)
+    return cfg
+
+
 @pytest.mark.parametrize('arch', ARCHS)
 def test_voc_configs_are_the_papers_recipe_with_coco(arch, mmpretrain_urls):
     name = f'deeplabv3_mobileone_{arch}_voc'
-    cfg = config(name)
-    assert_paper_model(cfg, arch, num_classes=21)
-    assert_paper_optimization(cfg)
+    cfg = paper_config(name, arch, num_classes=21)
     init = cfg.model.backbone.init_cfg
     assert (init.type, init.prefix, init.checkpoint) == (
         'Pretrained', 'backbone.', mmpretrain_urls[arch])
@@ -160,9 +166,7 @@ def test_voc_configs_are_the_papers_recipe_with_coco(arch, mmpretrain_urls):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_ade20k_configs_are_the_papers_recipe(arch, mmpretrain_urls):
     name = f'deeplabv3_mobileone_{arch}_ade20k'
-    cfg = config(name)
-    assert_paper_model(cfg, arch, num_classes=150)
-    assert_paper_optimization(cfg)
+    cfg = paper_config(name, arch, num_classes=150)
     assert cfg.model.backbone.init_cfg.checkpoint == mmpretrain_urls[arch]
     (dataset, ) = train_datasets(cfg)
     assert dataset.type == 'ADE20KDataset' and dataset.data_root == 'data/ade/ADEChallengeData2016'
