@@ -25,8 +25,19 @@ from mmengine.utils import digit_version
 logger = logging.getLogger(__name__)
 
 
+#: Where numpy 1.x pickles its array and scalar reconstructors; numpy 2 moved them to
+#: ``numpy._core`` and keeps the old path as an alias, so checkpoints written under numpy 1
+#: (every older mmengine checkpoint) name functions that numpy 2 calls by another name.
+NUMPY1_MULTIARRAY = 'numpy.core.multiarray'
+
+
 def _numpy_safe_globals() -> List:
-    """numpy types that appear in pickled arrays and scalars (no code-executing callables)."""
+    """numpy types that appear in pickled arrays and scalars (no code-executing callables).
+
+    Under numpy 2 the two reconstructors are also allowlisted under their numpy 1 names (torch
+    matches allowlisted globals by the name in the pickle): without that a numpy 2 environment
+    refuses every checkpoint saved under numpy 1.
+    """
     try:
         multiarray = np._core.multiarray  # numpy >= 2
     except AttributeError:
@@ -34,7 +45,11 @@ def _numpy_safe_globals() -> List:
     kinds = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
              np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128]
     dtype_classes = [type(np.dtype(kind)) for kind in kinds]
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes]
+    safe = [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype, *dtype_classes]
+    if multiarray.__name__ != NUMPY1_MULTIARRAY:
+        safe += [(multiarray._reconstruct, f'{NUMPY1_MULTIARRAY}._reconstruct'),
+                 (multiarray.scalar, f'{NUMPY1_MULTIARRAY}.scalar')]
+    return safe
 
 
 def _history_buffer_getattr(obj, name: str):

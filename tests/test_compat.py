@@ -1,9 +1,12 @@
 """mmengine checkpoints under torch's weights-only loading (mmengine issue 1655)."""
+import io
 import os
 import pickle
 import subprocess
 import sys
+import zipfile
 
+import numpy as np
 import pytest
 import torch
 from mmengine.model import BaseModel
@@ -150,3 +153,29 @@ def test_opt_out_keeps_the_process_allowlist_empty_and_our_loads_working(tmp_pat
     assert result.returncode == 0, result.stderr
     # nothing allowlisted process-wide; our own load still works; a plain load is refused
     assert result.stdout.split() == ['0', '1', 'UnpicklingError']
+
+
+def _numpy1_checkpoint(path) -> None:
+    """A checkpoint as numpy 1.x pickles it: its arrays name ``numpy.core.multiarray``."""
+    buffer = io.BytesIO()
+    torch.save({'meta': {'seed': np.int64(7), 'hist': np.arange(3.0)},
+                'state_dict': {'w': torch.ones(2)}}, buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith('data.pkl'):
+                data = data.replace(np.ndarray.__reduce__(np.zeros(1))[0].__module__.encode(),
+                                    b'numpy.core.multiarray')
+                assert b'numpy.core.multiarray' in data
+            target.writestr(info.filename, data)
+
+
+def test_checkpoints_written_under_numpy1_load_under_numpy2(tmp_path):
+    """numpy 2 renamed numpy.core to numpy._core; weights-only loading matches globals by the
+    pickled name, so without the alias every checkpoint saved under numpy 1 is refused."""
+    path = str(tmp_path / 'numpy1.pth')
+    _numpy1_checkpoint(path)
+    for loaded in (load_weights_only(path), torch.load(path, weights_only=True)):
+        assert loaded['meta']['seed'] == 7
+        np.testing.assert_array_equal(loaded['meta']['hist'], [0.0, 1.0, 2.0])
