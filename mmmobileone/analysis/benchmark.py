@@ -18,6 +18,7 @@ import os
 import os.path as osp
 import platform
 import tempfile
+import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -310,7 +311,8 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
         axis.set_ylabel('median latency (ms), log scale')
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    figure.suptitle(f'{ENGINES[backend]}, {title}', fontsize=9)
+    # wrapped: the runtime versions and the machine load do not fit on one line
+    figure.suptitle(textwrap.fill(f'{ENGINES[backend]}, {title}', 130), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

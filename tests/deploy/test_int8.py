@@ -14,7 +14,8 @@ from helpers import train_tiny_classifier
 
 from mmmobileone.apis import init_model
 from mmmobileone.deploy.int8 import INT8_BACKENDS, calibration_inputs, export_int8
-from mmmobileone.deploy.int8.evaluate import agreement, classification_predictions, torch_runner
+from mmmobileone.deploy.int8.evaluate import (agreement, classification_predictions,
+                                              pipeline_input_shape, torch_runner)
 from mmmobileone.deploy.int8.export import export_config_int8, output_sqnr
 from mmmobileone.deploy.int8.runtime import runtime_runner
 from mmmobileone.deploy.int8.sqnr import fake_quant_weight, format_study, sqnr_study
@@ -87,13 +88,16 @@ def trained(tmp_path_factory):
                                  max_epochs=15, ema=False)
 
 
-def test_int8_keeps_the_trained_classifiers_predictions(trained, tmp_path):
+@pytest.mark.parametrize('diagonal_split', [True, False])
+def test_int8_keeps_the_trained_classifiers_predictions(trained, diagonal_split, tmp_path):
     model = init_model(trained['config'], trained['deploy'])
+    assert pipeline_input_shape(model) == (32, 32)  # the report's default export shape
     calibration = calibration_inputs(model, os.path.join(trained['data_root'], 'train'),
                                      (32, 32), limit=16)
     assert len(calibration) == 16 and calibration[0].shape == (1, 3, 32, 32)
     wrapper = tensor_model(model)
-    paths = export_int8('onnx', wrapper, calibration[0], calibration, str(tmp_path))
+    paths = export_int8('onnx', wrapper, calibration[0], calibration, str(tmp_path),
+                        diagonal_split=diagonal_split)
     found = classification_predictions(
         model, dict(float=torch_runner(wrapper), int8=runtime_runner('onnx', paths)), (32, 32))
     assert len(found['labels']) == 24

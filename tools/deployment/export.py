@@ -4,7 +4,7 @@ Usage::
 
     python tools/deployment/export.py CONFIG CHECKPOINT \\
         --backend {onnx,executorch,litert,ncnn,coreml} --out-dir DIR [--shape H W] \\
-        [--int8 [--calib-dir IMAGES]]   # INT8: executorch and onnx only
+        [--int8 [--calib-dir IMAGES] [--no-diagonal-split]]   # INT8: executorch and onnx only
 
 A training checkpoint is fused first. The runtime's model file is written into DIR and, where
 the runtime runs on this machine, run on a random input, printing one line per output
@@ -57,6 +57,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--keep-float', nargs='+', default=[], metavar='MODULE',
                         help='with --int8: modules left in float, e.g. model.backbone.stage0; '
                         '"auto": the layers whose simulated INT8 SQNR is below 20 dB')
+    parser.add_argument('--no-diagonal-split', dest='diagonal_split', action='store_false',
+                        help='with --int8: quantize the square 1x1 fused kernels as they are '
+                        '(default: their diagonal becomes a separate depthwise 1x1 conv, which '
+                        'INT8 represents far better; docs/deployment.md)')
     add_cfg_options(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)
@@ -96,7 +100,9 @@ def _export_int8(args: argparse.Namespace):
         report = export_config_int8(args.config, args.checkpoint, args.backend, args.out_dir,
                                     calib_dir=args.calib_dir, calib_images=args.calib_images,
                                     shape=args.shape, task=args.task, name=args.name,
-                                    keep_float=args.keep_float, cfg_options=args.cfg_options)
+                                    keep_float=args.keep_float,
+                                    diagonal_split=args.diagonal_split,
+                                    cfg_options=args.cfg_options)
     except ImportError as error:
         raise ValueError(str(error)) from error
     for path in report.paths:

@@ -30,7 +30,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--calib-images', type=int, default=32)
     parser.add_argument('--backends', nargs='+', default=['executorch', 'onnx'],
                         choices=['executorch', 'onnx'])
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help="exported input (default: what the config's test pipeline gives)")
     parser.add_argument('--keep-float', nargs='+', default=[], metavar='MODULE',
                         help='also measure an INT8 model with these modules in float')
     parser.add_argument('--sqnr', action='store_true', help='per-layer SQNR study')

@@ -49,6 +49,14 @@ def _inputs(model: nn.Module, batch, shape: Sequence[int]):
 
 
 @torch.no_grad()
+def pipeline_input_shape(model: nn.Module) -> tuple:
+    """``(H, W)`` of the first test image after the config's test pipeline and the model's data
+    preprocessor: the shape ``tools/test.py`` feeds the network."""
+    batch = next(iter(test_dataloader(model.cfg, limit=1)))
+    return tuple(model.data_preprocessor(batch, False)['inputs'].shape[-2:])
+
+
+@torch.no_grad()
 def classification_predictions(model: nn.Module, runners: Dict[str, Runner],
                                shape: Sequence[int], limit: Optional[int] = None) -> Dict:
     """Top-1 predictions of every runner and the labels over the test set.

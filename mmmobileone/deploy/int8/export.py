@@ -49,6 +49,7 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
                        calib_images: int = DEFAULT_CALIB_IMAGES,
                        shape: Optional[Sequence[int]] = None, task: str = 'auto',
                        name: Optional[str] = None, keep_float: Sequence[str] = (),
+                       diagonal_split: bool = True,
                        cfg_options: Optional[Dict] = None) -> ExportReport:
     """Fuse the config's model, calibrate on ``calib_dir`` and write the INT8 model.
 
@@ -58,6 +59,8 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
         calib_images: At most this many calibration images.
         keep_float: Module names (inside the exported wrapper, e.g. ``model.backbone.stage0``)
             left in float.
+        diagonal_split: Quantize the network with the diagonal of its square 1x1 fused kernels
+            split off (:func:`.quantize.int8_ready`).
 
     Returns:
         An :class:`~mmmobileone.deploy.export.ExportReport` whose ``parity`` compares the INT8
@@ -82,7 +85,8 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
     names = list(output_names(wrapper, example))
     if name is None:
         name = osp.splitext(osp.basename(config))[0] if isinstance(config, str) else 'model'
-    paths = export_int8(backend, wrapper, example, inputs, out_dir, name, keep_float)
+    paths = export_int8(backend, wrapper, example, inputs, out_dir, name, keep_float,
+                        diagonal_split=diagonal_split)
     run = runtime_runner(backend, paths)
     checks = inputs[:CHECK_IMAGES]
     with torch.no_grad():

@@ -6,9 +6,11 @@
 * ``onnx``: ONNX Runtime's static quantization in QDQ format (per-channel INT8 weights, UINT8
   activations with min/max calibration) of the float ONNX export.
 
-Both quantize the fused (re-parameterized) network; ``keep_float`` names modules (dotted names
+Both quantize the fused (re-parameterized) network, by default with the diagonal of its square
+1x1 kernels split off (:mod:`.diagonal`); ``keep_float`` names modules (dotted names
 inside the tensor-in / tensors-out wrapper, e.g. ``model.backbone.stem``) that stay in float.
 """
+import copy
 import logging
 import os
 import os.path as osp
@@ -170,13 +172,27 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
         return publish([staged], out_dir)
 
 
+def int8_ready(module: nn.Module, diagonal_split: bool = True) -> nn.Module:
+    """The network as it is quantized: ``module`` in eval mode, or, with ``diagonal_split``, a
+    copy whose square 1x1 fused kernels carry their diagonal as a separate depthwise conv
+    (:func:`.diagonal.split_diagonal`; the same function in float, far less INT8 error)."""
+    if not diagonal_split:
+        return module.eval()
+    from .diagonal import split_diagonal
+    module = copy.deepcopy(module).eval()
+    split = split_diagonal(module)
+    logger.info('INT8: diagonal split of %d square 1x1 fused kernel(s)', len(split))
+    return module
+
+
 def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
                 out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
-                per_channel: bool = True) -> List[str]:
+                per_channel: bool = True, diagonal_split: bool = True) -> List[str]:
     """INT8 export with ``backend`` (one of :data:`INT8_BACKENDS`); returns the written paths.
 
     ``keep_float`` names modules left in float; ``'auto'`` among them adds the layers whose
-    simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`).
+    simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`). ``diagonal_split``
+    (default) quantizes the network of :func:`int8_ready`; ``module`` itself is not changed.
 
     Raises:
         ValueError: ``backend`` has no INT8 export (the message lists those that do), or no
@@ -184,10 +200,11 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
         ImportError: the backend's package is missing (the message names the extra).
     """
     check_int8_backend(backend)
+    module = int8_ready(module, diagonal_split)
     if 'auto' in keep_float:
         from .sqnr import resolve_keep_float
         calibration = list(calibration)
-        keep_float = resolve_keep_float(module.eval(), calibration, keep_float)
+        keep_float = resolve_keep_float(module, calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     if backend == 'onnx' and keep_float:
         raise ValueError(
@@ -195,11 +212,10 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
             'backend only: ONNX Runtime\'s QDQ quantizer with those nodes excluded gave a '
             'broken detector here (quickstart mAP@0.5 0.47 -> 0.02; docs/deployment.md)')
     exporter = dict(executorch=export_executorch_int8, onnx=export_onnx_int8)[backend]
-    paths = exporter(module.eval(), example, calibration, out_dir, name, keep_float,
-                     per_channel)
+    paths = exporter(module, example, calibration, out_dir, name, keep_float, per_channel)
     logger.info('wrote %s (INT8, %s)', paths[0], backend)
     return paths
 
 
-__all__ = ['INT8_BACKENDS', 'check_int8_backend', 'export_int8', 'export_executorch_int8',
-           'export_onnx_int8', 'quantize_pt2e_xnnpack', 'onnx_node_names']
+__all__ = ['INT8_BACKENDS', 'check_int8_backend', 'export_int8', 'int8_ready',
+           'export_executorch_int8', 'export_onnx_int8', 'quantize_pt2e_xnnpack', 'onnx_node_names']

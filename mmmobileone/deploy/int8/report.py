@@ -11,13 +11,13 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
-from ...analysis.complexity import DEFAULT_SIZES
 from ...apis.model import ConfigLike, init_model
 from ..outputs import infer_task, tensor_model
 from .calibration import calibration_inputs
-from .evaluate import agreement, classification_predictions, detection_metrics
+from .evaluate import (agreement, classification_predictions, detection_metrics,
+                       pipeline_input_shape)
 from .export import default_calib_dir
-from .quantize import check_int8_backend, export_int8
+from .quantize import check_int8_backend, export_int8, int8_ready
 from .runtime import runtime_runner
 from .sqnr import format_study, resolve_keep_float, sqnr_study
 
@@ -46,8 +46,10 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
                 cfg_options: Optional[Dict] = None) -> Dict:
     """Run the study; write ``int8_report.md`` and ``int8_report.json`` to ``out_dir``.
 
-    ``qat_epochs`` > 0 adds, for a classifier on ExecuTorch, an INT8 model fine-tuned with
-    quantization-aware training (:mod:`.qat`) for that many epochs at ``qat_lr``.
+    ``shape`` defaults to the input the config's test pipeline gives (what ``tools/test.py``
+    measures). ``qat_epochs`` > 0 adds, for a classifier on ExecuTorch, an INT8 model
+    fine-tuned with quantization-aware training (:mod:`.qat`) for that many epochs at
+    ``qat_lr``.
 
     Returns:
         ``dict(task, rows=[dict(backend, variant, size_mb, metrics...)], sqnr=...)``.
@@ -58,7 +60,7 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     task = infer_task(model)
     if task == 'segmentation':
         raise ValueError('the runtime accuracy study covers classification and detection')
-    shape = tuple(shape or DEFAULT_SIZES[task])
+    shape = tuple(shape or pipeline_input_shape(model))
     calib_dir = calib_dir or default_calib_dir(model.cfg)
     if calib_dir is None:
         raise ValueError('pass calib_dir: the config\'s test image folder does not exist')
@@ -67,22 +69,26 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     example = calibration[0]
     os.makedirs(out_dir, exist_ok=True)
     if 'auto' in keep_float:
-        keep_float = resolve_keep_float(wrapper, calibration, keep_float)
+        keep_float = resolve_keep_float(int8_ready(wrapper), calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
-    variants = [('INT8 per-tensor weights', (), False), ('INT8', (), True)]
+    # (label, kept in float, per-channel weights, diagonal split); the default export is INT8
+    variants = [('INT8 per-tensor weights, plain fusion', (), False, False),
+                ('INT8 per-channel, plain fusion', (), True, False),
+                ('INT8', (), True, True)]
     if keep_float:
-        variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True))
+        variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True, True))
     rows = []
     for backend in backends:
         models = {'float': _float_export(backend, wrapper, example,
                                          osp.join(out_dir, backend))}
-        for label, kept, per_channel in variants:
+        for label, kept, per_channel, split in variants:
             if kept and backend == 'onnx':
                 continue  # see export_int8: ONNX Runtime breaks with excluded nodes
             models[label] = export_int8(
                 backend, wrapper, example, calibration, osp.join(out_dir, backend),
-                name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor'),
-                keep_float=kept, per_channel=per_channel)
+                name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor')
+                + ('' if split else '_plain'),
+                keep_float=kept, per_channel=per_channel, diagonal_split=split)
         if qat_epochs and task == 'classification' and backend == 'executorch':
             from .qat import export_executorch_qat
             models[f'INT8 QAT ({qat_epochs} epochs, lr {qat_lr:g})'] = export_executorch_qat(
@@ -123,11 +129,15 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     if sqnr:
         evaluation = calibration[:8]
         result['sqnr'] = {}
-        studies = [('per-tensor weights', (), False), ('per-channel weights', (), True)]
+        studies = [('per-tensor weights, plain fusion', (), False, False),
+                   ('per-channel weights, plain fusion', (), True, False),
+                   ('per-channel weights, diagonal split', (), True, True)]
         if keep_float:
-            studies.append((f'per-channel, float {", ".join(keep_float)}', keep_float, True))
-        for label, kept, per_channel in studies:
-            layers, outputs = sqnr_study(wrapper, calibration, evaluation, kept, per_channel)
+            studies.append((f'per-channel, diagonal split, float {", ".join(keep_float)}',
+                            keep_float, True, True))
+        for label, kept, per_channel, split in studies:
+            layers, outputs = sqnr_study(int8_ready(wrapper, split), calibration, evaluation,
+                                         kept, per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
             lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',
                       format_study(layers, outputs)]

@@ -13,7 +13,9 @@ layer's output ``y`` over the evaluation inputs:
   per-tensor scale would waste on the typical channel (the folded identity branch and BN
   scales of a re-parameterized kernel make it large).
 
-``keep_float`` leaves modules (and everything in them) unquantized, as the exports do.
+``keep_float`` leaves modules (and everything in them) unquantized, as the exports do. A
+:class:`~.diagonal.DiagonalSplitConv` counts as one layer (both parts quantized, one input),
+its weight range is that of its dense part.
 """
 import contextlib
 import math
@@ -23,6 +25,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from .diagonal import DiagonalSplitConv
 
 QMAX_WEIGHT = 127
 #: ``keep_float=['auto']`` keeps the layers whose isolated per-channel SQNR is below this (dB).
@@ -63,6 +67,19 @@ def fake_quant_activation(x: Tensor, low: float, high: float) -> Tensor:
     return ((x / scale).round() + zero).clamp(0, 255).sub(zero) * scale
 
 
+def _quantized_weight(module: nn.Module, per_channel: bool = True):
+    """The fake-quantized weight of a layer (a pair for a :class:`DiagonalSplitConv`)."""
+    if isinstance(module, DiagonalSplitConv):
+        return (fake_quant_weight(module.conv.weight, per_channel),
+                fake_quant_weight(module.diagonal.weight, per_channel))
+    return fake_quant_weight(module.weight, per_channel)
+
+
+def _weight(module: nn.Module) -> Tensor:
+    """The weight whose range matters (the dense part of a diagonal split)."""
+    return module.conv.weight if isinstance(module, DiagonalSplitConv) else module.weight
+
+
 def weight_range(weight: Tensor) -> float:
     per_channel = weight.reshape(weight.shape[0], -1).abs().amax(1)
     return float(per_channel.max() / per_channel.median().clamp_min(1e-12))
@@ -73,6 +90,8 @@ def layer_family(name: str, module: nn.Module) -> str:
     ``head/neck conv`` (outside the backbone), ``other conv``."""
     if isinstance(module, nn.Linear):
         return 'classifier (linear)'
+    if isinstance(module, DiagonalSplitConv):
+        return 'pointwise 1x1'
     if '.se.' in f'.{name}.' or 'se_' in name or '.se' in name:
         return 'SE'
     if 'backbone' not in name:
@@ -86,7 +105,10 @@ def layer_family(name: str, module: nn.Module) -> str:
     return 'other conv'
 
 
-def _forward(module: nn.Module, x: Tensor, weight: Tensor) -> Tensor:
+def _forward(module: nn.Module, x: Tensor, weight) -> Tensor:
+    if isinstance(module, DiagonalSplitConv):
+        return (module.conv._conv_forward(x, weight[0], module.conv.bias)
+                + module.diagonal._conv_forward(x, weight[1], None))
     if isinstance(module, nn.Linear):
         return nn.functional.linear(x, weight, module.bias)
     return module._conv_forward(x, weight, module.bias)
@@ -96,8 +118,14 @@ def _layers(model: nn.Module, keep_float: Sequence[str]) -> List[Tuple[str, nn.M
     def kept(name):
         return any(name == k or name.startswith(k + '.') for k in keep_float)
 
+    split = [n for n, m in model.named_modules() if isinstance(m, DiagonalSplitConv)]
+
+    def inside_split(name):  # a split kernel is one layer: its two convs share one input
+        return any(name.startswith(p + '.') for p in split)
+
     return [(n, m) for n, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and not kept(n)]
+            if isinstance(m, (nn.Conv2d, nn.Linear, DiagonalSplitConv)) and not kept(n)
+            and not inside_split(n)]
 
 
 @contextlib.contextmanager
@@ -148,7 +176,7 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
     ranges = observe_ranges(model, layers, calibration)
     acc = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0, 0.0])  # signal, iso, iso_t, cum_signal, cum
     out_acc = defaultdict(lambda: [0.0, 0.0])
-    quantized_w = {n: fake_quant_weight(m.weight, per_channel) for n, m in layers}
+    quantized_w = {n: _quantized_weight(m, per_channel) for n, m in layers}
     for x in evaluation:
         float_outputs: Dict[str, Tensor] = {}
         hooks = []
@@ -158,10 +186,9 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
                 xq = fake_quant_activation(args[0], low, high)
                 a = acc[name]
                 a[0] += float(out.pow(2).sum())
-                a[1] += float((out - _forward(mod, xq, fake_quant_weight(
-                    mod.weight))).pow(2).sum())
-                a[2] += float((out - _forward(mod, xq, fake_quant_weight(
-                    mod.weight, per_channel=False))).pow(2).sum())
+                a[1] += float((out - _forward(mod, xq, _quantized_weight(mod))).pow(2).sum())
+                a[2] += float((out - _forward(mod, xq, _quantized_weight(
+                    mod, per_channel=False))).pow(2).sum())
                 float_outputs[name] = out
             hooks.append((module.register_forward_hook, isolated))
         with _hooks(hooks):
@@ -188,7 +215,7 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
     results = [
         LayerSQNR(name, layer_family(name, module), _db(acc[name][0], acc[name][1]),
                   _db(acc[name][0], acc[name][2]), _db(acc[name][3], acc[name][4]),
-                  weight_range(module.weight)) for name, module in layers
+                  weight_range(_weight(module))) for name, module in layers
     ]
     return results, {k: _db(*v) for k, v in out_acc.items()}
 
