@@ -12,7 +12,10 @@ from torch import nn
 from mmmobileone.apis import init_model
 from mmmobileone.deploy.int8.diagonal import DiagonalSplitConv, split_diagonal
 from mmmobileone.deploy.int8.quantize import int8_ready
-from mmmobileone.deploy.int8.sqnr import fake_quant_weight
+from mmmobileone.deploy.int8.sqnr import (AUTO_SPLIT_GAIN_DB, diagonal_split_gains,
+                                          fake_quant_weight, resolve_diagonal_split,
+                                          sqnr_study)
+from mmmobileone.deploy.outputs import tensor_model
 from mmmobileone.models import MobileOneUnit, reparameterize_model
 
 
@@ -59,7 +62,7 @@ def test_split_diagonal_rewrites_only_square_fused_1x1_kernels_of_a_copy():
     square = [n for n, m in fused.named_modules()
               if n.endswith('branch_reparam') and m.kernel_size == (1, 1)
               and m.in_channels == m.out_channels]
-    ready = int8_ready(fused)
+    ready = int8_ready(fused, 'all')
     assert not any(isinstance(m, DiagonalSplitConv) for m in fused.modules())  # a copy
     split = [n for n, m in ready.named_modules() if isinstance(m, DiagonalSplitConv)]
     assert split == square and len(split) > 10
@@ -68,6 +71,13 @@ def test_split_diagonal_rewrites_only_square_fused_1x1_kernels_of_a_copy():
         expected, actual = fused(x, mode='tensor'), ready(x, mode='tensor')
     # float rounding only (the sums are taken in another order), as the exports' parity measures
     assert float((actual - expected).abs().max() / expected.abs().max()) < 1e-5
+    # the SQNR study counts a split kernel as one layer (both parts quantized, one input), so
+    # the plain and split studies list the same layers
+    inputs = [torch.randn(1, 3, 64, 64) for _ in range(2)]
+    plain, _ = sqnr_study(tensor_model(fused), inputs, inputs)
+    split_layers, outputs = sqnr_study(tensor_model(ready), inputs, inputs)
+    assert [r.name for r in split_layers] == [r.name for r in plain]
+    assert math.isfinite(outputs['output_0'])
 
 
 def test_split_refuses_a_kernel_it_cannot_split():
@@ -75,3 +85,41 @@ def test_split_refuses_a_kernel_it_cannot_split():
         DiagonalSplitConv(nn.Conv2d(8, 16, 1))
     head = nn.Sequential(nn.Conv2d(8, 8, 1))  # not a fused MobileOne kernel: left alone
     assert split_diagonal(copy.deepcopy(head)) == []
+
+
+def _quiet_channel_unit(channels: int = 16, quiet: int = 4) -> nn.Module:
+    """A fused 1x1 unit whose identity BatchNorm saw ``quiet`` dead (always zero) input
+    channels: its scale gamma / sqrt(var + eps) is about 100 there, so those rows are dominated
+    by a diagonal weight that multiplies zero, while their output comes from the other weights
+    (what the quickstart detector's stage1.1 kernel looks like: diagonal 150-320, the rest of
+    the row below 0.34, on input channels that are exactly 0)."""
+    torch.manual_seed(0)
+    unit = MobileOneUnit(channels, channels, 1, num_convs=1).eval()
+    with torch.no_grad():
+        unit.branch_norm.running_var.fill_(1.0)
+        unit.branch_norm.running_var[:quiet] = 0.0
+    unit.switch_to_deploy()
+    return unit
+
+
+def test_auto_split_chooses_the_identity_dominated_kernels_only():
+    model = nn.Sequential(_quiet_channel_unit(), nn.ReLU(), _quiet_channel_unit(quiet=0)).eval()
+    generator = torch.Generator().manual_seed(0)
+    scale = torch.ones(1, 16, 1, 1)
+    scale[:, :4] = 0.0  # dead channels
+    calibration = [torch.randn(1, 16, 8, 8, generator=generator) * scale for _ in range(4)]
+    gains = diagonal_split_gains(model, calibration, calibration)
+    assert list(gains) == ['0.branch_reparam', '2.branch_reparam']
+    (plain0, split0), (plain2, split2) = gains.values()
+    assert split0 - plain0 > 10 and abs(split2 - plain2) < AUTO_SPLIT_GAIN_DB, gains
+    assert resolve_diagonal_split(model, calibration) == ['0.branch_reparam']
+    ready = int8_ready(model, 'auto', calibration)
+    assert [type(m).__name__ for m in ready] == ['MobileOneUnit', 'ReLU', 'MobileOneUnit']
+    assert isinstance(ready[0].branch_reparam, DiagonalSplitConv)
+    assert type(ready[2].branch_reparam) is nn.Conv2d
+    with pytest.raises(ValueError, match='needs calibration'):
+        int8_ready(model, 'auto')
+    with pytest.raises(ValueError, match="one of auto, all, none, got 'some'"):
+        int8_ready(model, 'some', calibration)
+    with pytest.raises(ValueError, match='not square 1x1 fused kernels'):
+        split_diagonal(copy.deepcopy(model), ['1'])

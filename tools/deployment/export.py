@@ -4,7 +4,7 @@ Usage::
 
     python tools/deployment/export.py CONFIG CHECKPOINT \\
         --backend {onnx,executorch,litert,ncnn,coreml} --out-dir DIR [--shape H W] \\
-        [--int8 [--calib-dir IMAGES] [--no-diagonal-split]]   # INT8: executorch and onnx only
+        [--int8 [--calib-dir IMAGES] [--diagonal-split {auto,all,none}]]  # executorch, onnx
 
 A training checkpoint is fused first. The runtime's model file is written into DIR and, where
 the runtime runs on this machine, run on a random input, printing one line per output
@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmmobileone.deploy.export import BACKENDS  # noqa: E402
+from mmmobileone.deploy.int8.quantize import DIAGONAL_SPLIT_MODES  # noqa: E402
 from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from mmmobileone.deploy.parity import FLOAT_TOLERANCE  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
@@ -57,10 +58,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--keep-float', nargs='+', default=[], metavar='MODULE',
                         help='with --int8: modules left in float, e.g. model.backbone.stage0; '
                         '"auto": the layers whose simulated INT8 SQNR is below 20 dB')
-    parser.add_argument('--no-diagonal-split', dest='diagonal_split', action='store_false',
-                        help='with --int8: quantize the square 1x1 fused kernels as they are '
-                        '(default: their diagonal becomes a separate depthwise 1x1 conv, which '
-                        'INT8 represents far better; docs/deployment.md)')
+    parser.add_argument('--diagonal-split', default='auto', choices=DIAGONAL_SPLIT_MODES,
+                        help='with --int8: which square 1x1 fused kernels get their diagonal '
+                        'as a separate depthwise 1x1 conv, which INT8 represents far better '
+                        '(auto: where the simulated SQNR gains >= 6 dB; docs/deployment.md)')
     add_cfg_options(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)

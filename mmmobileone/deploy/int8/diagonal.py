@@ -13,7 +13,7 @@ exactly), summed. In float the two are the same function (up to float rounding);
 dense part keeps its resolution. The cost is one depthwise 1x1 conv and one add per layer.
 """
 import logging
-from typing import List
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -60,25 +60,34 @@ def is_square_pointwise(module: nn.Module) -> bool:
             and module.dilation == (1, 1) and module.padding_mode == 'zeros')
 
 
+def square_fused_kernels(model: nn.Module) -> List[str]:
+    """Names of the fused MobileOne kernels (``branch_reparam`` convs) of ``model`` that are
+    square 1x1 convs (:func:`is_square_pointwise`): the ones a diagonal split applies to.
+    Other convs (heads, necks, SE) never carry a folded identity branch."""
+    return [name for name, module in model.named_modules()
+            if name.split('.')[-1] == FUSED_CONV and is_square_pointwise(module)]
+
+
 @torch.no_grad()
-def split_diagonal(model: nn.Module) -> List[str]:
-    """Replace, in place, every fused MobileOne kernel (a ``branch_reparam`` conv) of ``model``
-    that is a square 1x1 conv (:func:`is_square_pointwise`) by :class:`DiagonalSplitConv`;
-    returns the names of the replaced modules.
+def split_diagonal(model: nn.Module, names: Optional[Sequence[str]] = None) -> List[str]:
+    """Replace, in place, the square 1x1 fused kernels ``names`` of ``model`` (default: all of
+    :func:`square_fused_kernels`) by :class:`DiagonalSplitConv`; returns the replaced names.
 
-    All of them, not only those with a dominant diagonal: a few dominated rows are enough to
-    wreck a layer (the quickstart detector's worst layer has a median diagonal-to-row ratio of 3
-    but a weight range of 470), and the split costs little where it is not needed. Other convs
-    (heads, necks, SE) are left as they are.
+    Raises:
+        ValueError: a name that is not a square 1x1 fused kernel of ``model``.
     """
-    replaced = []
-    for parent_name, parent in list(model.named_modules()):
-        for name, child in list(parent.named_children()):
-            if name == FUSED_CONV and is_square_pointwise(child):
-                setattr(parent, name, DiagonalSplitConv(child))
-                replaced.append(f'{parent_name}.{name}' if parent_name else name)
-    logger.debug('diagonal split of %d square 1x1 conv(s)', len(replaced))
-    return replaced
+    candidates = square_fused_kernels(model)
+    names = candidates if names is None else list(names)
+    unknown = sorted(set(names) - set(candidates))
+    if unknown:
+        raise ValueError(f'not square 1x1 fused kernels of the model: {", ".join(unknown)}')
+    for name in names:
+        parent_name, _, child = name.rpartition('.')
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, DiagonalSplitConv(getattr(parent, child)))
+    logger.debug('diagonal split of %d of %d square 1x1 fused kernel(s)', len(names),
+                 len(candidates))
+    return names
 
 
-__all__ = ['DiagonalSplitConv', 'is_square_pointwise', 'split_diagonal']
+__all__ = ['DiagonalSplitConv', 'is_square_pointwise', 'split_diagonal', 'square_fused_kernels']

@@ -49,7 +49,7 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
                        calib_images: int = DEFAULT_CALIB_IMAGES,
                        shape: Optional[Sequence[int]] = None, task: str = 'auto',
                        name: Optional[str] = None, keep_float: Sequence[str] = (),
-                       diagonal_split: bool = True,
+                       diagonal_split: str = 'auto',
                        cfg_options: Optional[Dict] = None) -> ExportReport:
     """Fuse the config's model, calibrate on ``calib_dir`` and write the INT8 model.
 
@@ -59,8 +59,8 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
         calib_images: At most this many calibration images.
         keep_float: Module names (inside the exported wrapper, e.g. ``model.backbone.stage0``)
             left in float.
-        diagonal_split: Quantize the network with the diagonal of its square 1x1 fused kernels
-            split off (:func:`.quantize.int8_ready`).
+        diagonal_split: ``'auto'``, ``'all'`` or ``'none'``: which square 1x1 fused kernels
+            are quantized with their diagonal split off (:func:`.quantize.int8_ready`).
 
     Returns:
         An :class:`~mmmobileone.deploy.export.ExportReport` whose ``parity`` compares the INT8

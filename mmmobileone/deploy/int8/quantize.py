@@ -6,15 +6,16 @@
 * ``onnx``: ONNX Runtime's static quantization in QDQ format (per-channel INT8 weights, UINT8
   activations with min/max calibration) of the float ONNX export.
 
-Both quantize the fused (re-parameterized) network, by default with the diagonal of its square
-1x1 kernels split off (:mod:`.diagonal`); ``keep_float`` names modules (dotted names
-inside the tensor-in / tensors-out wrapper, e.g. ``model.backbone.stem``) that stay in float.
+Both quantize the fused (re-parameterized) network, by default with the diagonal split off the
+square 1x1 kernels where that pays (:mod:`.diagonal`); ``keep_float`` names modules (dotted
+names inside the tensor-in / tensors-out wrapper, e.g. ``model.backbone.stem``) that stay in
+float.
 """
 import copy
 import logging
 import os
 import os.path as osp
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 #: Backends that export INT8 models, and the file each writes (``{name}_int8{suffix}``).
 INT8_BACKENDS = {'executorch': '.pte', 'onnx': '.onnx'}
 INT8_TAG = '_int8'
+#: How the square 1x1 fused kernels are quantized (:func:`int8_ready`).
+DIAGONAL_SPLIT_MODES = ('auto', 'all', 'none')
 
 
 def check_int8_backend(backend: str) -> None:
@@ -172,27 +175,46 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
         return publish([staged], out_dir)
 
 
-def int8_ready(module: nn.Module, diagonal_split: bool = True) -> nn.Module:
-    """The network as it is quantized: ``module`` in eval mode, or, with ``diagonal_split``, a
-    copy whose square 1x1 fused kernels carry their diagonal as a separate depthwise conv
-    (:func:`.diagonal.split_diagonal`; the same function in float, far less INT8 error)."""
-    if not diagonal_split:
-        return module.eval()
-    from .diagonal import split_diagonal
-    module = copy.deepcopy(module).eval()
-    split = split_diagonal(module)
-    logger.info('INT8: diagonal split of %d square 1x1 fused kernel(s)', len(split))
+def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
+               calibration: Optional[Sequence[Tensor]] = None) -> nn.Module:
+    """The network as it is quantized.
+
+    ``diagonal_split`` (one of :data:`DIAGONAL_SPLIT_MODES`): ``'none'`` returns ``module`` in
+    eval mode; ``'all'`` a copy in which every square 1x1 fused kernel carries its diagonal as
+    a separate depthwise conv (:func:`.diagonal.split_diagonal`: the same function in float, far
+    less INT8 error where the folded identity dominates); ``'auto'`` (needs ``calibration``)
+    splits only the kernels where that raises the simulated SQNR by at least
+    :data:`.sqnr.AUTO_SPLIT_GAIN_DB` (each split costs a depthwise conv and an add).
+    """
+    if diagonal_split not in DIAGONAL_SPLIT_MODES:
+        raise ValueError(f'diagonal_split must be one of {", ".join(DIAGONAL_SPLIT_MODES)}, '
+                         f'got {diagonal_split!r}')
+    module = module.eval()
+    if diagonal_split == 'none':
+        return module
+    from .diagonal import split_diagonal, square_fused_kernels
+    names = None
+    if diagonal_split == 'auto':
+        if not calibration:
+            raise ValueError("diagonal_split='auto' needs calibration inputs")
+        from .sqnr import resolve_diagonal_split
+        names = resolve_diagonal_split(module, calibration)
+    total = len(square_fused_kernels(module))
+    module = copy.deepcopy(module)
+    names = split_diagonal(module, names)
+    logger.info('INT8: diagonal split of %d of %d square 1x1 fused kernel(s) (%s)%s',
+                len(names), total, diagonal_split, f': {", ".join(names)}' if names else '')
     return module
 
 
 def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
                 out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
-                per_channel: bool = True, diagonal_split: bool = True) -> List[str]:
+                per_channel: bool = True, diagonal_split: str = 'auto') -> List[str]:
     """INT8 export with ``backend`` (one of :data:`INT8_BACKENDS`); returns the written paths.
 
     ``keep_float`` names modules left in float; ``'auto'`` among them adds the layers whose
-    simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`). ``diagonal_split``
-    (default) quantizes the network of :func:`int8_ready`; ``module`` itself is not changed.
+    simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`). The network quantized
+    is :func:`int8_ready` of ``module`` with ``diagonal_split``; ``module`` is not changed.
 
     Raises:
         ValueError: ``backend`` has no INT8 export (the message lists those that do), or no
@@ -200,10 +222,10 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
         ImportError: the backend's package is missing (the message names the extra).
     """
     check_int8_backend(backend)
-    module = int8_ready(module, diagonal_split)
+    calibration = list(calibration)
+    module = int8_ready(module, diagonal_split, calibration)
     if 'auto' in keep_float:
         from .sqnr import resolve_keep_float
-        calibration = list(calibration)
         keep_float = resolve_keep_float(module, calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     if backend == 'onnx' and keep_float:
@@ -217,5 +239,6 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
     return paths
 
 
-__all__ = ['INT8_BACKENDS', 'check_int8_backend', 'export_int8', 'int8_ready',
-           'export_executorch_int8', 'export_onnx_int8', 'quantize_pt2e_xnnpack', 'onnx_node_names']
+__all__ = ['DIAGONAL_SPLIT_MODES', 'INT8_BACKENDS', 'check_int8_backend', 'export_int8',
+           'int8_ready', 'export_executorch_int8', 'export_onnx_int8', 'quantize_pt2e_xnnpack',
+           'onnx_node_names']

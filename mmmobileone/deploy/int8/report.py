@@ -69,14 +69,16 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     example = calibration[0]
     os.makedirs(out_dir, exist_ok=True)
     if 'auto' in keep_float:
-        keep_float = resolve_keep_float(int8_ready(wrapper), calibration, keep_float)
+        keep_float = resolve_keep_float(int8_ready(wrapper, 'auto', calibration), calibration,
+                                        keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     # (label, kept in float, per-channel weights, diagonal split); the default export is INT8
-    variants = [('INT8 per-tensor weights, plain fusion', (), False, False),
-                ('INT8 per-channel, plain fusion', (), True, False),
-                ('INT8', (), True, True)]
+    variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none'),
+                ('INT8 per-channel, no diagonal split', (), True, 'none'),
+                ('INT8 per-channel, diagonal split of all square 1x1', (), True, 'all'),
+                ('INT8', (), True, 'auto')]
     if keep_float:
-        variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True, True))
+        variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True, 'auto'))
     rows = []
     for backend in backends:
         models = {'float': _float_export(backend, wrapper, example,
@@ -87,7 +89,7 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
             models[label] = export_int8(
                 backend, wrapper, example, calibration, osp.join(out_dir, backend),
                 name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor')
-                + ('' if split else '_plain'),
+                + ('' if split == 'auto' else f'_split_{split}'),
                 keep_float=kept, per_channel=per_channel, diagonal_split=split)
         if qat_epochs and task == 'classification' and backend == 'executorch':
             from .qat import export_executorch_qat
@@ -129,15 +131,11 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     if sqnr:
         evaluation = calibration[:8]
         result['sqnr'] = {}
-        studies = [('per-tensor weights, plain fusion', (), False, False),
-                   ('per-channel weights, plain fusion', (), True, False),
-                   ('per-channel weights, diagonal split', (), True, True)]
-        if keep_float:
-            studies.append((f'per-channel, diagonal split, float {", ".join(keep_float)}',
-                            keep_float, True, True))
+        studies = [(label.replace('INT8 ', '').replace('INT8', 'default'), kept, per_channel,
+                    split) for label, kept, per_channel, split in variants]
         for label, kept, per_channel, split in studies:
-            layers, outputs = sqnr_study(int8_ready(wrapper, split), calibration, evaluation,
-                                         kept, per_channel)
+            layers, outputs = sqnr_study(int8_ready(wrapper, split, calibration), calibration,
+                                         evaluation, kept, per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
             lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',
                       format_study(layers, outputs)]

@@ -26,11 +26,14 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .diagonal import DiagonalSplitConv
+from .diagonal import DiagonalSplitConv, square_fused_kernels
 
 QMAX_WEIGHT = 127
 #: ``keep_float=['auto']`` keeps the layers whose isolated per-channel SQNR is below this (dB).
 AUTO_KEEP_FLOAT_DB = 20.0
+#: The ``'auto'`` diagonal split splits the square 1x1 fused kernels whose isolated
+#: per-channel SQNR it raises by at least this (dB; 6 dB is one bit).
+AUTO_SPLIT_GAIN_DB = 6.0
 
 
 @dataclass
@@ -273,3 +276,38 @@ def resolve_keep_float(model: nn.Module, calibration: Sequence[Tensor],
         layers, _ = sqnr_study(model, calibration, list(calibration)[:8], names)
         names += [r.name for r in layers if r.isolated < threshold_db]
     return names
+
+
+@torch.no_grad()
+def diagonal_split_gains(model: nn.Module, calibration: Sequence[Tensor],
+                         evaluation: Sequence[Tensor]) -> Dict[str, Tuple[float, float]]:
+    """Isolated per-channel INT8 SQNR (dB) of every square 1x1 fused kernel of ``model``, as it
+    is and with its diagonal split off: ``{name: (plain, split)}`` (same input quantization)."""
+    layers = [(name, model.get_submodule(name)) for name in square_fused_kernels(model)]
+    ranges = observe_ranges(model, layers, calibration)
+    acc = defaultdict(lambda: [0.0, 0.0, 0.0])  # signal, plain noise, split noise
+    hooks = []
+    for name, module in layers:
+        split = DiagonalSplitConv(module)
+        weights = (_quantized_weight(module), _quantized_weight(split))
+
+        def hook(mod, args, out, name=name, split=split, weights=weights):
+            xq = fake_quant_activation(args[0], *ranges[name])
+            a = acc[name]
+            a[0] += float(out.pow(2).sum())
+            a[1] += float((out - _forward(mod, xq, weights[0])).pow(2).sum())
+            a[2] += float((out - _forward(split, xq, weights[1])).pow(2).sum())
+        hooks.append((module.register_forward_hook, hook))
+    with _hooks(hooks):
+        for x in evaluation:
+            model(x)
+    return {name: (_db(a[0], a[1]), _db(a[0], a[2])) for name, a in acc.items()}
+
+
+def resolve_diagonal_split(model: nn.Module, calibration: Sequence[Tensor],
+                           min_gain_db: float = AUTO_SPLIT_GAIN_DB) -> List[str]:
+    """The square 1x1 fused kernels worth splitting: those whose isolated SQNR on (up to 8 of)
+    the calibration inputs the split raises by ``min_gain_db`` or more (in MobileOne: the
+    kernels whose folded identity dwarfs the rest of their rows)."""
+    gains = diagonal_split_gains(model, calibration, list(calibration)[:8])
+    return [name for name, (plain, split) in gains.items() if split - plain >= min_gain_db]
