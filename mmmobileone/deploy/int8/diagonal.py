@@ -1,16 +1,18 @@
 """Quantization-friendly form of re-parameterized 1x1 kernels: the diagonal as its own branch.
 
 Fusing a MobileOne block folds its identity branch (a BatchNorm on the input) into the diagonal
-of the 1x1 kernel. Where that BatchNorm scale is large next to the trained 1x1 weights, every
-row of the fused kernel is dominated by its diagonal weight (in the quickstart detector up to
-700x the median row peak): one INT8 scale per output channel then follows the diagonal and
-rounds the rest of the row to zero.
+of the 1x1 kernel, with weight ``gamma / sqrt(var + eps)``. On an input channel that a ReLU has
+killed (``var = 0``) that weight is huge (150-320 in the quickstart detector's stage1.1, where
+the rest of the row stays below 0.34) and multiplies zero: it adds nothing to the output, yet one
+INT8 scale per output channel follows it and rounds the rest of the row, which carries the
+whole output, to zero.
 
 :func:`split_diagonal` rewrites such a ``Conv2d`` (1x1, ``groups=1``, as many outputs as
 inputs) into :class:`DiagonalSplitConv`: the kernel with its diagonal zeroed, plus a depthwise
 1x1 conv that holds the diagonal (one weight per channel, so per-channel INT8 represents it
 exactly), summed. In float the two are the same function (up to float rounding); in INT8 the
-dense part keeps its resolution. The cost is one depthwise 1x1 conv and one add per layer.
+dense part keeps its resolution. The cost is one depthwise 1x1 conv and one add per layer, so
+the exports split only where the simulated SQNR gains enough (:func:`.quantize.int8_ready`).
 """
 import logging
 from typing import List, Optional, Sequence

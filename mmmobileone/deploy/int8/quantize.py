@@ -193,13 +193,15 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
     if diagonal_split == 'none':
         return module
     from .diagonal import split_diagonal, square_fused_kernels
+    if diagonal_split == 'auto' and not calibration:
+        raise ValueError("diagonal_split='auto' needs calibration inputs")
+    total = len(square_fused_kernels(module))
+    if not total:  # not a MobileOne (or nothing square to split)
+        return module
     names = None
     if diagonal_split == 'auto':
-        if not calibration:
-            raise ValueError("diagonal_split='auto' needs calibration inputs")
         from .sqnr import resolve_diagonal_split
         names = resolve_diagonal_split(module, calibration)
-    total = len(square_fused_kernels(module))
     module = copy.deepcopy(module)
     names = split_diagonal(module, names)
     logger.info('INT8: diagonal split of %d of %d square 1x1 fused kernel(s) (%s)%s',
