@@ -13,8 +13,7 @@ from mmmobileone.apis import init_model
 from mmmobileone.deploy.int8.diagonal import DiagonalSplitConv, split_diagonal
 from mmmobileone.deploy.int8.quantize import int8_ready
 from mmmobileone.deploy.int8.sqnr import (AUTO_SPLIT_GAIN_DB, diagonal_split_gains,
-                                          fake_quant_weight, resolve_diagonal_split,
-                                          sqnr_study)
+                                          fake_quant_weight, resolve_diagonal_split, sqnr_study)
 from mmmobileone.deploy.outputs import tensor_model
 from mmmobileone.models import MobileOneUnit, reparameterize_model
 

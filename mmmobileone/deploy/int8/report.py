@@ -14,8 +14,7 @@ from typing import Dict, List, Optional, Sequence
 from ...apis.model import ConfigLike, init_model
 from ..outputs import infer_task, tensor_model
 from .calibration import calibration_inputs
-from .evaluate import (agreement, classification_predictions, detection_metrics,
-                       pipeline_input_shape)
+from .evaluate import agreement, classification_predictions, detection_metrics, pipeline_input_shape
 from .export import default_calib_dir
 from .quantize import check_int8_backend, export_int8, int8_ready
 from .runtime import runtime_runner
