@@ -71,11 +71,11 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
         keep_float = resolve_keep_float(int8_ready(wrapper, 'auto', calibration), calibration,
                                         keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
-    # (label, kept in float, per-channel weights, diagonal split); the default export is INT8
+    # (label, kept in float, per-channel weights, diagonal split)
     variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none'),
                 ('INT8 per-channel, no diagonal split', (), True, 'none'),
                 ('INT8 per-channel, diagonal split of all square 1x1', (), True, 'all'),
-                ('INT8', (), True, 'auto')]
+                ('INT8 default: per-channel, diagonal split auto', (), True, 'auto')]
     if keep_float:
         variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True, 'auto'))
     rows = []
@@ -130,9 +130,7 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     if sqnr:
         evaluation = calibration[:8]
         result['sqnr'] = {}
-        studies = [(label.replace('INT8 ', '').replace('INT8', 'default'), kept, per_channel,
-                    split) for label, kept, per_channel, split in variants]
-        for label, kept, per_channel, split in studies:
+        for label, kept, per_channel, split in variants:
             layers, outputs = sqnr_study(int8_ready(wrapper, split, calibration), calibration,
                                          evaluation, kept, per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
