@@ -16,7 +16,7 @@ from ..outputs import infer_task, tensor_model
 from .calibration import calibration_inputs
 from .evaluate import agreement, classification_predictions, detection_metrics, pipeline_input_shape
 from .export import default_calib_dir
-from .quantize import check_int8_backend, export_int8, int8_ready
+from .quantize import DIAGONAL_SPLIT_MODES, check_int8_backend, export_int8, int8_ready
 from .runtime import runtime_runner
 from .sqnr import format_study, resolve_keep_float, sqnr_study
 
@@ -67,9 +67,10 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     wrapper = tensor_model(model, task)
     example = calibration[0]
     os.makedirs(out_dir, exist_ok=True)
+    # each diagonal-split mode's network, built once (auto runs an SQNR pass to choose)
+    ready = {mode: int8_ready(wrapper, mode, calibration) for mode in DIAGONAL_SPLIT_MODES}
     if 'auto' in keep_float:
-        keep_float = resolve_keep_float(int8_ready(wrapper, 'auto', calibration), calibration,
-                                        keep_float)
+        keep_float = resolve_keep_float(ready['auto'], calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     # (label, kept in float, per-channel weights, diagonal split)
     variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none'),
@@ -86,10 +87,11 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
             if kept and backend == 'onnx':
                 continue  # see export_int8: ONNX Runtime breaks with excluded nodes
             models[label] = export_int8(
-                backend, wrapper, example, calibration, osp.join(out_dir, backend),
+                backend, ready[split], example, calibration, osp.join(out_dir, backend),
                 name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor')
                 + ('' if split == 'auto' else f'_split_{split}'),
-                keep_float=kept, per_channel=per_channel, diagonal_split=split)
+                keep_float=kept, per_channel=per_channel,
+                diagonal_split='none')  # ready[split] is already split as the variant says
         if qat_epochs and task == 'classification' and backend == 'executorch':
             from .qat import export_executorch_qat
             models[f'INT8 QAT ({qat_epochs} epochs, lr {qat_lr:g})'] = export_executorch_qat(
@@ -131,8 +133,8 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
         evaluation = calibration[:8]
         result['sqnr'] = {}
         for label, kept, per_channel, split in variants:
-            layers, outputs = sqnr_study(int8_ready(wrapper, split, calibration), calibration,
-                                         evaluation, kept, per_channel)
+            layers, outputs = sqnr_study(ready[split], calibration, evaluation, kept,
+                                         per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
             lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',
                       format_study(layers, outputs)]
