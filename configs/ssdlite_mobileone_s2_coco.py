@@ -36,9 +36,13 @@ model = dict(
         type='mmmobileone.FixedSSDHead', in_channels=(640, 2048, 512, 256, 256, 128)))
 
 # One epoch is one pass over COCO train2017 (the template repeats it 5 times per epoch).
+# SeededSampler: every image's augmentation is drawn from (seed, epoch, index), not from the state
+# of the persistent worker that loads it, so a resumed run repeats an uninterrupted one exactly
+# (docs/workflow.md, "What survives what").
 train_dataloader = dict(
     batch_size=24,
     num_workers=4,
+    sampler=dict(type='mmmobileone.SeededSampler', shuffle=True),
     dataset=dict(
         _delete_=True,
         type='CocoDataset',

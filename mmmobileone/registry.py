@@ -11,19 +11,21 @@ SSD head, the mmseg COCO-VOC dataset, the mmpretrain progressive-learning hook a
 imports its host and is therefore loaded only through the ``custom_imports`` of the configs that
 need it; listing it here would make every lookup import mmdet, mmseg and mmpretrain.
 
-================  ============================================  ==============================
-registry          registered here (host-free)                   registered by integrations
-================  ============================================  ==============================
-``MODELS``        MobileOne                                     FixedSSDHead (mmdet)
-``HOOKS``         ReparamHook                                   ProgressiveLearningHook
-``DATASETS``      --                                            COCOVOCDataset (mmseg),
-                                                                CocoDataset (mmdet)
-``TRANSFORMS``    --                                            LoadCOCOVOCAnnotations (mmseg),
-                                                                ScaledAutoAugment (mmpretrain),
-                                                                LoadImageFromFile (mmcv)
-``METRICS``       --                                            CocoMetric (mmdet)
-================  ============================================  ==============================
+==================  ============================================  ==============================
+registry            registered here (host-free)                   registered by integrations
+==================  ============================================  ==============================
+``MODELS``          MobileOne                                     FixedSSDHead (mmdet)
+``HOOKS``           ReparamHook                                   ProgressiveLearningHook
+``DATA_SAMPLERS``   SeededSampler, SeededInfiniteSampler          --
+``DATASETS``        --                                            COCOVOCDataset (mmseg),
+                                                                  CocoDataset (mmdet)
+``TRANSFORMS``      --                                            LoadCOCOVOCAnnotations (mmseg),
+                                                                  ScaledAutoAugment (mmpretrain),
+                                                                  LoadImageFromFile (mmcv)
+``METRICS``         --                                            CocoMetric (mmdet)
+==================  ============================================  ==============================
 """
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -35,6 +37,9 @@ MODELS = Registry(
     'model', parent=MMENGINE_MODELS, scope='mmmobileone', locations=['mmmobileone.models'])
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmmobileone', locations=['mmmobileone.engine'])
+DATA_SAMPLERS = Registry(
+    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope='mmmobileone',
+    locations=['mmmobileone.datasets.samplers'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='mmmobileone')
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='mmmobileone')
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='mmmobileone')

@@ -156,7 +156,7 @@ def test_voc_configs_are_the_papers_recipe_with_coco(arch, mmpretrain_urls):
     assert cfg.val_dataloader.dataset.ann_file == 'ImageSets/Segmentation/val.txt'
     # 50 epochs over VOC + COCO: an epoch-based loop, since the COCO count depends on the json
     assert cfg.train_cfg.type == 'EpochBasedTrainLoop' and cfg.train_cfg.max_epochs == 50
-    assert cfg.train_dataloader.sampler.type == 'DefaultSampler'
+    assert cfg.train_dataloader.sampler.type == 'mmmobileone.SeededSampler'
     cosine = cfg.param_scheduler[1]
     assert (cosine.by_epoch, cosine.begin, cosine.end, cosine.convert_to_iter_based) == (
         True, 0, 50, True)

@@ -20,7 +20,7 @@ import time
 import pytest
 import torch
 from conftest import ROOT
-from helpers import cls_config, make_cls_data, write_config
+from helpers import cls_config, make_cls_data, small_run_options, write_config
 
 from mmmobileone.fileio import load_checkpoint
 from tools.model_converters import reparameterize as reparameterize_tool
@@ -203,6 +203,37 @@ def test_persistent_workers_warn_that_resume_is_not_exact(trained, caplog):
     caplog.clear()
     prepare([trained['config']])
     assert not any('will not repeat' in w for w in _warnings(caplog))
+    caplog.clear()  # per-sample seeds: persistent workers keep no random state that matters
+    prepare([trained['config'], '--cfg-options', 'train_dataloader.num_workers=2',
+             'train_dataloader.persistent_workers=True',
+             'train_dataloader.sampler.type=mmmobileone.SeededSampler'])
+    assert not any('will not repeat' in w for w in _warnings(caplog))
+
+
+def test_every_shipped_training_config_declares_a_seeded_sampler():
+    """resume_caveats is empty for every shipped config (persistent workers and iteration-based
+    loops included) because each declares a seeded sampler; mmengine's samplers would not do."""
+    import glob
+
+    from mmengine.config import Config
+
+    from mmmobileone.engine.runner import resume_caveats
+    paths = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+                   if '_base_' not in p)
+    assert len(paths) > 40
+    kinds = set()
+    for path in paths:
+        cfg = Config.fromfile(path)
+        assert resume_caveats(cfg) == [], path
+        loader = cfg.train_dataloader
+        by_iter = 'max_iters' in cfg.train_cfg
+        persistent = bool(loader.num_workers and loader.persistent_workers)
+        kinds.add((loader.sampler.type, by_iter, persistent))
+        loader.sampler.type = 'InfiniteSampler' if by_iter else 'DefaultSampler'
+        if by_iter or persistent:  # mmengine's own sampler would not resume exactly
+            assert resume_caveats(cfg), path
+    assert kinds >= {('mmmobileone.SeededSampler', False, True),
+                     ('mmmobileone.SeededInfiniteSampler', True, True)}
 
 
 # -- 1: a full disk while saving --
@@ -382,3 +413,97 @@ def test_crafted_checkpoint_is_refused_by_name(trained, tmp_path, caplog):
     message = _one_error(caplog)
     assert 'argparse.Namespace' in message and 'weights_only' not in message
     assert 'crafted.pth' in message
+
+
+# -- exact resume of the shipped recipes: kill -9 mid-epoch / mid-stream, --resume --
+
+
+def _shipped_with_faults(name, path):
+    """The shipped config ``name`` with the fault hook added, written to ``path``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{name}.py')).to_dict()
+    cfg['custom_imports']['imports'].append('robustness_faults')
+    cfg['custom_hooks'] = list(cfg.get('custom_hooks') or []) + [FAULT_HOOK]
+    return write_config(cfg, path)
+
+
+def _kill_resume_and_compare(tmp_path, config, options, fault, checkpoint):
+    """Kill tools/train.py with ``fault``, ``--resume`` it to the end, then train once without
+    interruption (in this process, with the seed the resumed run used): ``checkpoint`` and
+    deploy.pth must be bitwise equal. ``options`` shrink the shipped config."""
+    work_dir = str(tmp_path / 'work')
+    marker = str(tmp_path / 'paused')
+    args = [config, '--work-dir', work_dir, '--cfg-options', *options]
+    _kill_when_paused(args, fault.format(marker=marker), marker)
+    assert not osp.exists(osp.join(work_dir, checkpoint))
+    resumed = _train_script([config, '--work-dir', work_dir, '--resume', '--cfg-options',
+                             *options])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resuming from' in resumed.stderr and 'will not repeat' not in resumed.stderr
+
+    seed = torch.load(osp.join(work_dir, checkpoint))['meta']['seed']
+    straight = str(tmp_path / 'straight')
+    assert main_train([config, '--work-dir', straight, '--cfg-options', *options,
+                       f'randomness.seed={seed}']) == 0
+    expected = torch.load(osp.join(straight, checkpoint))
+    parts = [p for p in ('state_dict', 'ema_state_dict') if p in expected]  # no EMA in SSDLite
+    _assert_bitwise(osp.join(work_dir, checkpoint), osp.join(straight, checkpoint), parts)
+    _assert_bitwise(osp.join(work_dir, 'deploy.pth'), osp.join(straight, 'deploy.pth'),
+                    parts=('state_dict', ))
+
+
+def test_ssdlite_recipe_resumes_bitwise_with_persistent_workers(tmp_path):
+    """configs/ssdlite_mobileone_s0_coco.py (its SeededSampler, Expand / MinIoURandomCrop /
+    flip / photometric augmentation, 2 persistent workers, a random seed) at 96 px on 4
+    synthetic COCO images: killed in epoch 2, resumed, equal to an uninterrupted run."""
+    from mmmobileone.datasets.synthetic import generate_coco
+    data_root = str(tmp_path / 'coco')
+    generate_coco(data_root, num_train=4, num_val=1, image_size=(64, 48), max_objects=2, seed=3)
+    config = _shipped_with_faults('ssdlite_mobileone_s0_coco', str(tmp_path / 'ssdlite.py'))
+    ann = osp.join(data_root, 'annotations', 'instances_val2017.json')
+    options = [f'{split}_dataloader.dataset.data_root={data_root}/' for split in ('train', 'val')]
+    options += [
+        f'val_evaluator.ann_file={ann}', 'model.backbone.init_cfg=None',
+        'train_dataloader.dataset.pipeline.4.scale=(96,96)', 'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True',
+        'train_cfg.max_epochs=2', 'train_cfg.val_begin=3', 'default_hooks.checkpoint.interval=1'
+    ]
+    _kill_resume_and_compare(tmp_path, config, options, 'pause_iter:2:1:{marker}', 'epoch_2.pth')
+
+
+def test_imagenet_recipe_resumes_bitwise_with_persistent_workers(tmp_path):
+    """configs/mobileone_s0_imagenet.py (SeededSampler, random resized crop and flip, EMA,
+    progressive learning switching 32 -> 40 px at epoch 3, 2 persistent workers) on 8 synthetic
+    images: killed in epoch 2, resumed, equal to an uninterrupted run."""
+    from mmmobileone.datasets.synthetic import generate_imagenet
+    data_root = str(tmp_path / 'imagenet')
+    generate_imagenet(data_root, classes=2, train_per_class=4, val_per_class=1, image_size=32)
+    config = _shipped_with_faults('mobileone_s0_imagenet', str(tmp_path / 'imagenet.py'))
+    options = [
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}', 'model.head.num_classes=2',
+        'model.head.topk=(1,)', 'train_dataloader.batch_size=4', 'train_dataloader.num_workers=2',
+        'train_cfg.max_epochs=3', 'train_cfg.val_begin=4', 'custom_hooks.0.milestones=(2,)',
+        'custom_hooks.0.resolutions=(32,40)', 'custom_hooks.0.strengths=(0.5,1.0)'
+    ]
+    _kill_resume_and_compare(tmp_path, config, options, 'pause_iter:2:1:{marker}', 'epoch_3.pth')
+
+
+def test_ade20k_recipe_resumes_bitwise_mid_stream(tmp_path):
+    """configs/deeplabv3_mobileone_s0_ade20k.py (iteration-based, SeededInfiniteSampler, random
+    resize / crop / flip, ASPP dropout, EMA, 2 persistent workers) at 32 px: checkpoint every 2
+    iterations, killed before iteration 4 of 4, resumed from iter_2.pth (mmengine replays the
+    stream), equal to an uninterrupted run."""
+    from mmengine.config import Config
+
+    from mmmobileone.datasets.synthetic import generate_ade20k
+    ade = str(tmp_path / 'ade')
+    generate_ade20k(ade, num_train=3, num_val=1, image_size=(40, 32), seed=4)
+    config = _shipped_with_faults('deeplabv3_mobileone_s0_ade20k', str(tmp_path / 'ade.py'))
+    options = [o for o in small_run_options(Config.fromfile(config), ade, crop_size=32,
+                                            max_iters=4, batch_size=2)
+               if 'save_optimizer' not in o and not o.startswith('train_dataloader.num_workers')
+               and not o.startswith('train_dataloader.persistent_workers')]
+    options += ['train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True',
+                'default_hooks.checkpoint.interval=2', 'train_cfg.val_begin=5']
+    _kill_resume_and_compare(tmp_path, config, options, 'pause_iter:1:3:{marker}', 'iter_4.pth')

@@ -30,8 +30,14 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
-# 16 images per GPU: 8 GPUs x 16 = the total batch of 128
-train_dataloader = dict(batch_size=16, dataset=dict(pipeline=train_pipeline))
+# 16 images per GPU: 8 GPUs x 16 = the total batch of 128. mmseg's infinite stream, with every
+# sample's augmentation drawn from (seed, pass over the data, index) instead of from the state of
+# the worker that loads it: a resumed run repeats an uninterrupted one exactly (docs/workflow.md,
+# "What survives what").
+train_dataloader = dict(
+    batch_size=16,
+    sampler=dict(type='mmmobileone.SeededInfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
 
 model = dict(decode_head=dict(num_classes=150))
 

@@ -58,8 +58,9 @@ coco_train = dict(
 train_dataloader = dict(
     # 16 images per GPU: 8 GPUs x 16 = the total batch of 128
     batch_size=16,
-    # epoch-based: every image once per epoch; the last, partial batch is dropped
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # epoch-based: every image once per epoch; the last, partial batch is dropped. Each image's
+    # augmentation is drawn from (seed, epoch, index): resumed runs repeat uninterrupted ones
+    sampler=dict(type='mmmobileone.SeededSampler', shuffle=True),
     drop_last=True,
     dataset=dict(type='ConcatDataset', datasets=[voc_train, voc_aug, coco_train]))
 

@@ -23,7 +23,13 @@ model = dict(
 
 # 8 GPUs x 32 = 256 images per step. The crop size of RandomResizedCrop is set every epoch by
 # ProgressiveLearningHook (160 / 192 / 224); the 224 written in the pipeline is the last phase.
-train_dataloader = dict(batch_size=32, persistent_workers=True)
+# SeededSampler: every image's augmentation is drawn from (seed, epoch, index), not from the state
+# of the persistent worker that loads it, so a resumed run repeats an uninterrupted one exactly
+# (docs/workflow.md, "What survives what").
+train_dataloader = dict(
+    batch_size=32,
+    persistent_workers=True,
+    sampler=dict(type='mmmobileone.SeededSampler', shuffle=True))
 
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [

@@ -73,7 +73,8 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    # augmentations drawn from (seed, pass, index): --resume repeats an uninterrupted run
+    sampler=dict(type='mmmobileone.SeededInfiniteSampler', shuffle=True),
     drop_last=False,
     dataset=dict(_delete_=True, **_dataset('train', train_pipeline)))
 val_dataloader = dict(

@@ -190,8 +190,9 @@ def add_training_safeguards(cfg: Config) -> None:
       ``mmmobileone.SafeCheckpointHook`` with the same arguments (atomic saves; old checkpoints
       removed only after the new one is written; no non-finite checkpoint);
     * ``mmmobileone.FiniteLossHook`` (stop at the first non-finite loss) and
-      ``mmmobileone.EpochSeedHook`` (re-seed the main process every epoch, so that a resumed run
-      repeats the uninterrupted one) join ``custom_hooks`` unless already there.
+      ``mmmobileone.EpochSeedHook`` (re-seed the main process every epoch, or every iteration
+      of an iteration-based loop, so that a resumed run repeats the uninterrupted one) join
+      ``custom_hooks`` unless already there.
     """
     checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
     if checkpoint is not None and str(checkpoint.get('type', 'CheckpointHook')).split('.')[-1] \
@@ -204,23 +205,38 @@ def add_training_safeguards(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
+#: Samplers that seed every sample from (seed, epoch, index): mmmobileone.datasets.samplers.
+SEEDED_SAMPLERS = ('SeededSampler', 'SeededInfiniteSampler')
+
+
 def resume_caveats(cfg: Config) -> List[str]:
     """Why resuming ``cfg`` would not repeat the uninterrupted run bitwise (empty: it would).
 
-    The guarantee (tested on CPU) holds for epoch-based training resumed from an epoch
-    checkpoint when the train loader re-seeds its workers every epoch (``num_workers=0``, or
-    ``persistent_workers=False``) and the run has :class:`EpochSeedHook`.
+    The guarantee (tested on CPU, docs/workflow.md "What survives what") holds for a run with
+    :class:`EpochSeedHook` resumed from its latest checkpoint when the data randomness does not
+    live in the data workers: the train loader's sampler is ``mmmobileone.SeededSampler``
+    (epoch-based) or ``mmmobileone.SeededInfiniteSampler`` (iteration-based), which seed every
+    sample from (seed, epoch, index), or an epoch-based loader re-seeds its workers every epoch
+    (``num_workers=0``, or ``persistent_workers=False``). The sampler needs the run's seed, which
+    ``randomness.diff_rank_seed=True`` withholds from it.
     """
     caveats = []
     loader = cfg.get('train_dataloader') or {}
-    if loader.get('num_workers', 0) and loader.get('persistent_workers', False):
+    sampler = str((loader.get('sampler') or {}).get('type', '')).split('.')[-1]
+    seeded = sampler in SEEDED_SAMPLERS
+    if not seeded and loader.get('num_workers', 0) and loader.get('persistent_workers', False):
         caveats.append('train_dataloader.persistent_workers=True keeps the data workers\' random '
-                       'state across epochs, which no checkpoint holds (set it to False)')
+                       'state across epochs, which no checkpoint holds (use '
+                       "sampler=dict(type='mmmobileone.SeededSampler'), or set it to False)")
     train_cfg = cfg.get('train_cfg') or {}
-    if 'max_iters' in train_cfg or train_cfg.get('by_epoch') is False or \
-            str(train_cfg.get('type', '')).startswith('IterBased'):
+    if not seeded and ('max_iters' in train_cfg or train_cfg.get('by_epoch') is False or
+                       str(train_cfg.get('type', '')).startswith('IterBased')):
         caveats.append('iteration-based training resumes mid-stream, where the random state of '
-                       'the data pipeline is not restored')
+                       'the data pipeline is not restored (use '
+                       "sampler=dict(type='mmmobileone.SeededInfiniteSampler'))")
+    if (cfg.get('randomness') or {}).get('diff_rank_seed', False):
+        caveats.append('randomness.diff_rank_seed=True gives the train sampler a new random seed '
+                       'in every run')
     return caveats
 
 
@@ -245,9 +261,11 @@ def resume_from_checkpoint(cfg: Config, path: str) -> None:
                           f'--resume checkpoint {path!r}')
     cfg.load_from = path
     seed = _checkpoint_seed(checkpoint)
-    randomness = cfg.setdefault('randomness', {})
+    randomness = dict(cfg.get('randomness') or {})
     if randomness.get('seed') is None and seed is not None:
         randomness['seed'] = seed
+        # assigned, not edited in place: Config.setdefault would store a copy of a new dict
+        cfg.randomness = randomness
 
 
 def _resumable_checkpoints(work_dir: str) -> List[str]:
