@@ -3,8 +3,9 @@
 Serves mmpretrain, mmdet and mmseg configs alike (the config's ``default_scope`` decides which
 library builds the model, datasets and metrics); the Runner is mmengine's. See
 docs/workflow.md for the flags. A user error (missing config, dataset or checkpoint, a corrupt
-checkpoint, a fused checkpoint for a train-time config, a bad flag or value) is logged as one
-line and exits with status 1; ``--debug`` shows the traceback.
+checkpoint, a fused checkpoint for a train-time config, a ``Pretrained`` checkpoint that would
+leave model tensors unloaded, a bad flag or value) is logged as one line and exits with status
+1; ``--debug`` shows the traceback.
 """
 import argparse
 import os
@@ -101,8 +102,12 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Config:
 
 def train(argv: Optional[Sequence[str]] = None):
     """Train as the command line does; returns the Runner after training (raises on errors)."""
+    from mmmobileone.engine.pretrained import check_pretrained_inits
     from mmmobileone.engine.runner import build_runner
-    runner = build_runner(prepare(argv))
+    cfg = prepare(argv)
+    runner = build_runner(cfg)
+    # every Pretrained init loads all tensors of its module (mmengine only logs missing ones)
+    check_pretrained_inits(runner.model, load_from=cfg.get('load_from'))
     runner.train()
     return runner
 

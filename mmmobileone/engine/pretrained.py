@@ -12,15 +12,27 @@ For ``http(s)://`` checkpoints it looks where mmengine's loader caches downloads
 server with a short ``HEAD`` request (a one-byte ``GET`` where ``HEAD`` is refused) and gives up
 after ``timeout`` seconds. Local paths must exist; other schemes (``s3://``, ...) are left to
 mmengine's file backends.
+
+Once the model is built, :func:`check_pretrained_inits` reads each ``Pretrained`` checkpoint as
+mmengine's ``PretrainedInit`` will (prefix stripped) and stops with one line naming the tensors
+of the module that it would leave unloaded: mmengine loads such a checkpoint with
+``strict=False`` and only logs the missing keys, so training would otherwise start from a
+partly random network.
 """
+import logging
 import os.path as osp
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 #: ``init_cfg`` types that load a checkpoint (mmengine's ``PretrainedInit``).
 PRETRAINED_TYPES = ('Pretrained', 'PretrainedInit')
+#: How many tensor names an :class:`IncompletePretrainedError` lists.
+MAX_LISTED_KEYS = 5
+
+logger = logging.getLogger(__name__)
 
 
 def iter_pretrained_checkpoints(node: Any, where: str = 'model') -> Iterator[Tuple[str, str]]:
@@ -136,3 +148,141 @@ def check_pretrained_checkpoints(cfg: Dict,
             raise FileNotFoundError(
                 f'the pretrained weights of {key} do not exist: {checkpoint!r}; '
                 f'{_how_to_fix(key)}')
+
+
+class IncompletePretrainedError(ValueError):
+    """A ``Pretrained`` checkpoint would leave tensors of its module unloaded (one line)."""
+
+
+def iter_pretrained_inits(model: Any) -> Iterator[Tuple[str, Any, Dict]]:
+    """``(name, module, init_cfg)`` for every ``Pretrained`` init of a built model.
+
+    Args:
+        model: An ``nn.Module`` (a DDP-style wrapper is looked through, as mmengine's
+            ``is_model_wrapper`` tells).
+
+    Yields:
+        The module's dotted name in the model (``'backbone'``; ``''`` for the model itself), the
+        module, and its ``Pretrained`` init config (an entry of a list of inits, or the dict).
+    """
+    from mmengine.model import is_model_wrapper
+    if is_model_wrapper(model):
+        model = model.module
+    for name, module in model.named_modules():
+        init_cfg = getattr(module, 'init_cfg', None)
+        for cfg in init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]:
+            if (isinstance(cfg, dict) and cfg.get('type') in PRETRAINED_TYPES
+                    and isinstance(cfg.get('checkpoint'), str)):
+                yield name, module, cfg
+
+
+def read_pretrained_state_dict(checkpoint: str, prefix: Optional[str] = None) -> Dict[str, Any]:
+    """The tensors a ``Pretrained`` init with ``checkpoint`` and ``prefix`` gives its module.
+
+    As mmengine's ``PretrainedInit``: the ``state_dict`` entry (or the whole file), then with a
+    prefix only the keys that start with it (prefix removed), without one every key (a leading
+    ``module.`` removed). Local files are read weights-only
+    (:func:`mmmobileone.fileio.load_checkpoint`), a URL from torch hub's download cache when it
+    is there, anything else with mmengine's ``CheckpointLoader`` (which downloads into that
+    cache, so mmengine's own load reads it from there).
+
+    Raises:
+        FileNotFoundError, ValueError: The file is missing, unreadable or not a checkpoint.
+    """
+    from ..compat import mmengine_safe_globals
+    from ..fileio import load_checkpoint
+    if '://' not in checkpoint:
+        data = load_checkpoint(checkpoint)
+    elif (urllib.parse.urlparse(checkpoint).scheme in ('http', 'https')
+          and osp.isfile(torch_hub_checkpoint_path(checkpoint))):
+        data = load_checkpoint(torch_hub_checkpoint_path(checkpoint))
+    else:
+        from mmengine.runner.checkpoint import CheckpointLoader
+        with mmengine_safe_globals():
+            data = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    state_dict = data.get('state_dict', data) if isinstance(data, dict) else None
+    if not isinstance(state_dict, dict):
+        raise ValueError(f'checkpoint {checkpoint!r} holds no state dict '
+                         f'(got a {type(state_dict).__name__})')
+    if not prefix:
+        return {re.sub(r'^module\.', '', key): value for key, value in state_dict.items()}
+    prefix = prefix if prefix.endswith('.') else f'{prefix}.'
+    return {key[len(prefix):]: value for key, value in state_dict.items()
+            if key.startswith(prefix)}
+
+
+def unloaded_tensors(module: Any, state_dict: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+    """What loading ``state_dict`` into ``module`` (``strict=False``) would leave unloaded.
+
+    Returns:
+        The names of ``module``'s state-dict tensors that ``state_dict`` lacks (BatchNorm's
+        ``num_batches_tracked`` counters aside, which mmengine ignores too), and the names
+        present with another shape (as ``'name (checkpoint (a, b), model (c, d))'``).
+    """
+    missing, mismatched = [], []
+    for key, tensor in module.state_dict().items():
+        if key not in state_dict:
+            if not key.endswith('num_batches_tracked'):
+                missing.append(key)
+            continue
+        shape = tuple(getattr(state_dict[key], 'shape', ()))
+        if shape != tuple(tensor.shape):
+            mismatched.append(f'{key} (checkpoint {shape}, model {tuple(tensor.shape)})')
+    return missing, mismatched
+
+
+def _listed(items: List[str]) -> str:
+    shown = ', '.join(items[:MAX_LISTED_KEYS])
+    return shown + (f', ... ({len(items)} in all)' if len(items) > MAX_LISTED_KEYS else '')
+
+
+def check_pretrained_inits(model: Any, load_from: Optional[str] = None) -> int:
+    """Refuse to train when a ``Pretrained`` init would leave tensors of its module unloaded.
+
+    mmengine's ``PretrainedInit`` loads with ``strict=False`` and only logs the missing keys,
+    so a checkpoint of another architecture (or a model whose layout differs from the
+    checkpoint's) would start training from a partly random network. ``tools/train.py`` calls
+    this on the built model, before ``runner.train()`` initializes the weights. Tensors the
+    checkpoint has and the module lacks (e.g. the SE tensors of S4 ImageNet weights for an S4
+    built with ``use_se=False``) are left out by design and allowed.
+
+    Args:
+        model: The built model (``runner.model``; wrappers are looked through).
+        load_from: The run's ``load_from`` (also set by ``--resume``): its weights replace the
+            pretrained ones, so nothing is checked.
+
+    Returns:
+        How many ``Pretrained`` inits were checked.
+
+    Raises:
+        IncompletePretrainedError: One line naming the module, the init's key, the checkpoint,
+            the number of unloaded tensors and the first few names.
+        FileNotFoundError, ValueError: The checkpoint is missing or unreadable.
+    """
+    if load_from:
+        logger.info(f'not checking the Pretrained inits: load_from / --resume {load_from!r} '
+                    'replaces their weights')
+        return 0
+    checked = 0
+    for name, module, init_cfg in iter_pretrained_inits(model):
+        checkpoint, prefix = init_cfg['checkpoint'], init_cfg.get('prefix')
+        missing, mismatched = unloaded_tensors(
+            module, read_pretrained_state_dict(checkpoint, prefix))
+        checked += 1
+        if not missing and not mismatched:
+            continue
+        key = f'model.{name}.init_cfg' if name else 'model.init_cfg'
+        total = sum(1 for k in module.state_dict() if not k.endswith('num_batches_tracked'))
+        source = f'checkpoint {checkpoint!r}' + (f', prefix {prefix!r}' if prefix else '')
+        parts = []
+        if missing:
+            parts.append(f'{len(missing)} not in the checkpoint: {_listed(missing)}')
+        if mismatched:
+            parts.append(f'{len(mismatched)} of another shape there: {_listed(mismatched)}')
+        raise IncompletePretrainedError(
+            f'the Pretrained init of {key} ({source}) would leave '
+            f'{len(missing) + len(mismatched)} of the {total} tensors of '
+            f'{name or "the model"} at their default initialization: ' + '; '.join(parts) +
+            '. Use a checkpoint of the same architecture (arch, use_se, deploy), or train from '
+            f'random weights with --cfg-options {key}=None')
+    return checked

@@ -30,6 +30,17 @@ class MobileOne(BaseModule):
     stride. Parameter names equal mmpretrain's ``MobileOne``, so its checkpoints load as they
     are (prefix ``backbone.``).
 
+    The branches of every unit are those of the ImageNet network (all stage strides 2),
+    whatever ``strides`` says: the first depthwise unit of a stage never has the BN identity
+    branch, also when its stage has stride 1 (output stride 16 or 8). In the ImageNet layout
+    that unit has stride 2 and no identity branch, so pretrained checkpoints (mmpretrain's,
+    Apple's, timm's) have no tensor for one; a branch grown for stride 1 would keep its
+    default initialization while the rest of the network starts from ImageNet. Zero-initializing
+    that branch instead would make the function equal to ImageNet's but still leave tensors the
+    checkpoint does not hold (reported missing, trained from a state ImageNet never saw).
+    Dropping the branch keeps the state dict equal to the checkpoint's at any output stride;
+    fusion stays exact (a unit is exact with or without it).
+
     Args:
         arch: ``'s0'``-``'s4'``, ``'mu0'``-``'mu2'``, or a dict (see :func:`resolve_arch`).
         in_channels: Input image channels.
@@ -38,7 +49,8 @@ class MobileOne(BaseModule):
         frozen_stages: Freeze (eval mode, no gradients) the stem and the first ``frozen_stages``
             stages; ``-1`` freezes nothing, ``0`` only the stem.
         strides: Stride of each stage's first unit, each 1 or 2. The stem always has stride 2,
-            so the output stride is ``2 * prod(strides)``.
+            so the output stride is ``2 * prod(strides)``. A stride of 1 changes no branch
+            (see above).
         dilations: Dilation of the 3x3 depthwise units of each stage, applied to every training
             branch, so that fused and unfused outputs agree. ``strides=(2, 2, 1, 1),
             dilations=(1, 1, 2, 4)`` gives output stride 8; ``(2, 2, 2, 1)``, ``(1, 1, 1, 2)``
@@ -107,9 +119,12 @@ class MobileOne(BaseModule):
             for j in range(num_blocks):
                 unit_kwargs = dict(num_convs=self.arch['num_conv_branches'][i],
                                    use_se=j >= first_se, **unit_cfg)
-                units.append(MobileOneUnit(  # depthwise 3x3
+                # depthwise 3x3; the first one has the ImageNet layout's branches (stride 2:
+                # no identity) whatever its stride, so pretrained checkpoints load whole
+                units.append(MobileOneUnit(
                     channels, channels, 3, stride=self.strides[i] if j == 0 else 1,
-                    dilation=self.dilations[i], groups=channels, **unit_kwargs))
+                    dilation=self.dilations[i], groups=channels,
+                    identity=False if j == 0 else None, **unit_kwargs))
                 units.append(MobileOneUnit(channels, out_channels, 1, **unit_kwargs))
                 channels = out_channels
             self.add_module(f'stage{i + 1}', Sequential(*units))

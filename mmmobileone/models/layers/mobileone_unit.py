@@ -20,9 +20,9 @@ class MobileOneUnit(BaseModule):
     Train time (``deploy=False``), the output is ``act(se(sum of branches))`` where the branches
     are ``num_convs`` conv-BN branches of ``kernel_size``, a 1x1 conv-BN "scale" branch when
     ``kernel_size > 1``, and a BN-only identity branch when ``in_channels == out_channels`` and
-    ``stride == 1``. :meth:`switch_to_deploy` folds all branches into one biased conv
-    ``branch_reparam``; the result is exact for any stride and dilation because every branch uses
-    the same stride and the dilated kernels share their centre tap.
+    ``stride == 1`` (unless ``identity=False``). :meth:`switch_to_deploy` folds all branches
+    into one biased conv ``branch_reparam``; the result is exact for any stride and dilation
+    because every branch uses the same stride and the dilated kernels share their centre tap.
 
     Parameter names equal mmpretrain's ``MobileOneBlock`` (``branch_conv_list.{i}.conv/norm``,
     ``branch_scale``, ``branch_norm``, ``branch_reparam``, ``se.conv1/conv2``).
@@ -37,6 +37,12 @@ class MobileOneUnit(BaseModule):
             (``dilation * (kernel_size // 2)``).
         groups: Conv groups (``in_channels`` for depthwise units).
         use_se: Apply squeeze-excitation (SE-ReLU) to the sum of branches.
+        identity: Whether the unit has the BN identity branch. ``None`` (default): when
+            ``in_channels == out_channels`` and ``stride == 1``, mmpretrain's rule. ``False``:
+            never, whatever the stride; the backbone uses it to keep the branches (and so the
+            parameter names) of a pretrained layout in which the unit had stride 2 (see
+            :class:`~mmmobileone.models.backbones.MobileOne`). ``True``: always, which needs
+            ``in_channels == out_channels`` and ``stride == 1``.
         norm_cfg: Norm layer config; any BatchNorm type (``BN``, ``SyncBN``) can be fused.
         act_cfg: Activation config.
         deploy: Build the fused single-conv form directly.
@@ -52,6 +58,7 @@ class MobileOneUnit(BaseModule):
                  dilation: int = 1,
                  groups: int = 1,
                  use_se: bool = False,
+                 identity: Optional[bool] = None,
                  norm_cfg: Optional[Dict] = None,
                  act_cfg: Optional[Dict] = None,
                  deploy: bool = False,
@@ -63,6 +70,12 @@ class MobileOneUnit(BaseModule):
             raise ValueError(f'num_convs must be at least 1, got {num_convs}')
         if stride < 1 or dilation < 1:
             raise ValueError(f'stride and dilation must be >= 1, got {stride} and {dilation}')
+        can_have_identity = in_channels == out_channels and stride == 1
+        if not (identity is None or isinstance(identity, bool)):
+            raise ValueError(f'identity must be None, True or False, got {identity!r}')
+        if identity and not can_have_identity:
+            raise ValueError(f'identity=True needs in_channels == out_channels and stride == 1, '
+                             f'got {in_channels}, {out_channels} and stride {stride}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -79,7 +92,7 @@ class MobileOneUnit(BaseModule):
         if deploy:
             self.branch_reparam = self._fused_conv()
             return
-        has_identity = in_channels == out_channels and stride == 1
+        has_identity = can_have_identity if identity is None else identity
         self.branch_norm = (build_norm_layer(self.norm_cfg, in_channels)[1]
                             if has_identity else None)
         self.branch_scale = self._conv_bn(1) if kernel_size > 1 else None
