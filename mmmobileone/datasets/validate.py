@@ -17,6 +17,12 @@ optional; :func:`validate_coco_file` tells a usable file from an invalid one:
 
 Files over :data:`MAX_VALIDATED_BYTES` (COCO's own) are only checked to be JSON.
 
+Instance masks, for segmentation from COCO files (``mmmobileone.COCOVOCDataset``): a
+``segmentation`` that pycocotools cannot paint (an empty list, as detection-only exports write;
+a polygon under 3 points or with an odd count of numbers; an RLE whose ``size`` is not the
+image's) is named by :func:`segmentation_problem`; the dataset drops those annotations with
+one warning in the form of :func:`dropped_boxes_warning` (file, count, reasons, annotation ids).
+
 Boxes partly outside the image, crowd boxes (``iscrowd=1``, ignored in training and evaluation),
 images without annotations and categories without annotations are valid and kept.
 
@@ -44,6 +50,16 @@ NEGATIVE_SIZE = 'negative width or height'
 ZERO_SIZE = 'zero width or height (under 1 px)'
 OUTSIDE = 'entirely outside the image'
 ZERO_AREA = 'an "area" of 0 or less'
+
+#: Reasons a COCO ``segmentation`` cannot be painted, as :func:`segmentation_problem` names them
+#: (pycocotools' ``frPyObjects`` / ``decode`` fail on these, or give a mask of another size).
+EMPTY_SEGMENTATION = 'an empty "segmentation" (no polygon, as detection-only exports write)'
+SHORT_POLYGON = 'a polygon of fewer than 3 points (6 numbers)'
+ODD_POLYGON = 'a polygon with an odd count of numbers'
+NOT_NUMBERS = 'a polygon that is not a list of finite numbers'
+RLE_SIZE = 'an RLE "size" other than the image\'s [height, width]'
+RLE_COUNTS = 'an RLE whose "counts" are missing or do not add up to height x width'
+NOT_A_MASK = 'a "segmentation" that is neither a list of polygons nor an RLE dict'
 
 
 def load_json_file(path: str, what: str = 'annotation file') -> Any:
@@ -141,6 +157,51 @@ def ann_problem(ann: Dict, width: float, height: float) -> Optional[str]:
     return reason
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def segmentation_problem(segmentation: Any, width: float, height: float) -> Optional[str]:
+    """Why the COCO ``segmentation`` of an annotation cannot be painted, or ``None``.
+
+    Polygons (a list of ``[x1, y1, x2, y2, ...]`` lists): the list is empty, or a polygon has
+    fewer than 6 numbers (3 points), an odd count, or an entry that is not a finite number. RLE
+    (a dict with ``size`` and ``counts``): ``size`` is not the image's ``[height, width]``, or
+    uncompressed ``counts`` (a list) do not add up to ``height * width``. Compressed ``counts``
+    (a string) are not decoded here.
+
+    Args:
+        segmentation: The annotation's ``segmentation`` entry.
+        width: Width of the annotation's image.
+        height: Height of the annotation's image.
+    """
+    if isinstance(segmentation, list):
+        if not segmentation:
+            return EMPTY_SEGMENTATION
+        for polygon in segmentation:
+            if not isinstance(polygon, list) or not all(_is_number(v) for v in polygon):
+                return NOT_NUMBERS
+            if len(polygon) < 6:
+                return SHORT_POLYGON
+            if len(polygon) % 2:
+                return ODD_POLYGON
+        return None
+    if isinstance(segmentation, dict):
+        size = segmentation.get('size')
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or list(size) != [height, width]):
+            return RLE_SIZE
+        counts = segmentation.get('counts')
+        if isinstance(counts, list):
+            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                       for c in counts) or sum(counts) != height * width:
+                return RLE_COUNTS
+        elif not isinstance(counts, (str, bytes)):
+            return RLE_COUNTS
+        return None
+    return NOT_A_MASK
+
+
 def _listed(items: Sequence, limit: int = MAX_LISTED) -> str:
     shown = ', '.join(str(item) for item in items[:limit])
     return shown + (f', ... ({len(items)} in all)' if len(items) > limit else '')
@@ -177,14 +238,22 @@ class CocoProblems:
                              'run again; see docs/detection.md, "Your own dataset"')
 
 
-def dropped_boxes_warning(path: str, dropped: Dict[str, List], total: int) -> Optional[str]:
-    """One line: how many boxes of ``path`` are dropped, why, and the first annotation ids."""
+def dropped_boxes_warning(path: str, dropped: Dict[str, List], total: int,
+                          what: str = 'boxes') -> Optional[str]:
+    """One line: how many ``what`` of ``path`` are dropped, why, and the first annotation ids.
+
+    Args:
+        path: The annotation file.
+        dropped: Reason -> ids of the annotations dropped for it.
+        total: How many ``what`` were read.
+        what: What was dropped (``'boxes'``; ``'instance masks'`` for segmentation).
+    """
     count = sum(len(ids) for ids in dropped.values())
     if not count:
         return None
     parts = [f'{len(ids)} with {reason} (annotation ids {_listed(ids)})'
              for reason, ids in dropped.items() if ids]
-    return (f'{path}: {count} of {total} boxes are unusable and dropped: ' + '; '.join(parts))
+    return (f'{path}: {count} of {total} {what} are unusable and dropped: ' + '; '.join(parts))
 
 
 def _group(indices: List[str], what: str) -> str:

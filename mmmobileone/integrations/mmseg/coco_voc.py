@@ -8,7 +8,9 @@ instance covers, becomes background (0), as in VOC. Masks come from the COCO ins
 needed.
 """
 import copy
+import logging
 import os.path as osp
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -18,6 +20,7 @@ from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from ...datasets.validate import dropped_boxes_warning, segmentation_problem
 from ...registry import DATASETS, TRANSFORMS
 
 IGNORE_INDEX = 255
@@ -71,6 +74,14 @@ class COCOVOCDataset(BaseSegDataset):
     fewer than ``min_area`` pixels (the sum of the annotations' ``area``) are dropped, as in the
     usual COCO-for-VOC preprocessing (1000 pixels).
 
+    Annotations of VOC categories whose ``segmentation`` pycocotools cannot paint (an empty
+    list, as detection-only exports write; a polygon of fewer than 3 points or with an odd count
+    of numbers; an RLE whose ``size`` is not the image's; see
+    :func:`mmmobileone.datasets.validate.segmentation_problem`) are dropped when the json is
+    read, before training, with one warning that names the file, counts them by reason and lists
+    their annotation ids (as the detection datasets do for unusable boxes). They count towards
+    no image's labelled area.
+
     The metainfo (classes, palette) is :class:`mmseg.datasets.PascalVOCDataset`'s, so this dataset
     concatenates with the VOC datasets and is evaluated with VOC's class names.
 
@@ -117,6 +128,8 @@ class COCOVOCDataset(BaseSegDataset):
                              f'({sorted(COCO_TO_VOC)}); is it a COCO instances json?')
         img_dir = self.data_prefix.get('img_path', '')
         data_list = []
+        dropped: Dict[str, List] = OrderedDict()
+        num_masks = 0
         for img_id in sorted(coco.getImgIds()):
             info = coco.loadImgs([img_id])[0]
             instances = []
@@ -124,6 +137,12 @@ class COCOVOCDataset(BaseSegDataset):
             for ann in coco.loadAnns(coco.getAnnIds(imgIds=[img_id])):
                 label = name_to_label.get(ann['category_id'])
                 if label is None:
+                    continue
+                num_masks += 1
+                reason = segmentation_problem(ann.get('segmentation'), info['width'],
+                                              info['height'])
+                if reason is not None:
+                    dropped.setdefault(reason, []).append(ann.get('id'))
                     continue
                 if ann.get('iscrowd', 0):
                     if self.crowd_label is not None:
@@ -138,6 +157,9 @@ class COCOVOCDataset(BaseSegDataset):
                                   img_id=img_id, height=info['height'], width=info['width'],
                                   coco_voc_instances=instances, label_map=None,
                                   reduce_zero_label=False, seg_fields=[]))
+        warning = dropped_boxes_warning(self.ann_file, dropped, num_masks, 'instance masks')
+        if warning:
+            print_log(warning, logger='current', level=logging.WARNING)
         print_log(f'COCOVOCDataset: {len(data_list)} of {len(coco.getImgIds())} images of '
                   f'{self.ann_file} have VOC instances covering >= {self.min_area} pixels',
                   logger='current')
