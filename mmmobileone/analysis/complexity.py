@@ -16,6 +16,19 @@ from ..models.reparam import reparameterize_model
 DEFAULT_SIZES = dict(classification=(224, 224), detection=(320, 320),
                      segmentation=(512, 512))
 
+#: The paper's fused parameters and MACs of the 1000-class classifiers at 224 px, as printed
+#: (Tables 9, 13 and 17); the "paper" columns of :func:`format_paper_table`.
+PAPER_CLASSIFIERS = {
+    's0': ('2.1M', '275M'), 's1': ('4.8M', '825M'), 's2': ('7.8M', '1299M'),
+    's3': ('10.1M', '1896M'), 's4': ('14.8M', '2978M'), 'mu0': ('0.57M', '68M'),
+    'mu1': ('0.98M', '139M'), 'mu2': ('1.3M', '214M'),
+}
+
+#: Layouts of :func:`markdown_table`: one row per config and form (docs/benchmarks.md), fused
+#: classifiers beside the paper (README), one row per config with both forms and the backbone
+#: (docs/segmentation.md).
+MARKDOWN_LAYOUTS = ('configs', 'paper', 'compact')
+
 
 def count_params_and_macs(model: nn.Module,
                           input_shape: Sequence[int] = (1, 3, 224, 224)) -> Tuple[int, int]:
@@ -82,7 +95,10 @@ def config_complexity(config, shape: Optional[Sequence[int]] = None, fused: bool
         cfg_options: Config overrides.
 
     Returns:
-        ``dict(params=int, macs=int, task=str, shape=(H, W), fused=bool)``.
+        ``dict(params=int, macs=int, task=str, shape=(H, W), fused=bool,
+        backbone_params=int or None, arch=str or None)``; ``backbone_params`` counts the
+        model's ``backbone`` (fused or not, as the model), ``arch`` is a MobileOne backbone's
+        ``arch_name``.
     """
     from ..apis.model import init_model
     from ..deploy.outputs import infer_task, tensor_model
@@ -92,14 +108,73 @@ def config_complexity(config, shape: Optional[Sequence[int]] = None, fused: bool
     task = infer_task(model) if task == 'auto' else task
     height, width = shape or DEFAULT_SIZES[task]
     params, macs = count_params_and_macs(tensor_model(model, task), (1, 3, height, width))
-    return dict(params=params, macs=macs, task=task, shape=(height, width), fused=fused)
+    backbone = getattr(model, 'backbone', None)
+    backbone_params = (sum(p.numel() for p in backbone.parameters())
+                       if isinstance(backbone, nn.Module) else None)
+    return dict(params=params, macs=macs, task=task, shape=(height, width), fused=fused,
+                backbone_params=backbone_params, arch=getattr(backbone, 'arch_name', None))
 
 
 def format_table(rows: List[Dict]) -> str:
-    """Markdown table of :func:`config_complexity` results."""
+    """Markdown table of :func:`config_complexity` results, one row per config and form."""
     lines = ['| config | form | input | params (M) | MACs (G) |', '|---|---|---|---:|---:|']
     for row in rows:
         lines.append(f"| {row['config']} | {'fused' if row['fused'] else 'unfused'} | "
                      f"{row['shape'][0]}x{row['shape'][1]} | {row['params'] / 1e6:.3f} | "
                      f"{row['macs'] / 1e9:.3f} |")
     return '\n'.join(lines)
+
+
+def format_paper_table(rows: List[Dict]) -> str:
+    """Markdown table of fused MobileOne classifiers beside the paper's figures (README).
+
+    Args:
+        rows: :func:`config_complexity` results of classifier configs; unfused rows are
+            skipped. A variant the paper does not list gets ``-`` in its "paper" columns.
+    """
+    lines = ['| variant | params | paper | MACs | paper |', '|---|---|---|---|---|']
+    for row in rows:
+        if not row['fused']:
+            continue
+        arch = row.get('arch') or row['config']
+        paper_params, paper_macs = PAPER_CLASSIFIERS.get(arch, ('-', '-'))
+        variant = arch.upper() if arch in PAPER_CLASSIFIERS and arch.startswith('s') else arch
+        lines.append(f"| {variant} | {row['params'] / 1e6:.2f}M | {paper_params} | "
+                     f"{row['macs'] / 1e6:.1f}M | {paper_macs} |")
+    return '\n'.join(lines)
+
+
+def format_compact_table(rows: List[Dict]) -> str:
+    """Markdown table with one row per config: fused / unfused counts and the fused backbone.
+
+    Args:
+        rows: :func:`config_complexity` results with a fused and an unfused row per config
+            (in any order); a config with one form only shows ``-`` for the other.
+    """
+    lines = ['| config | input | params (M) fused / unfused | backbone params (M), fused | '
+             'MACs (G) fused / unfused |', '|---|---|---:|---:|---:|']
+    pairs: Dict[Tuple, Dict[bool, Dict]] = {}
+    for row in rows:
+        pairs.setdefault((row['config'], tuple(row['shape'])), {})[row['fused']] = row
+
+    def cell(forms: Dict[bool, Dict], key: str, scale: float, digits: int) -> str:
+        return ' / '.join(f'{forms[fused][key] / scale:.{digits}f}' if fused in forms else '-'
+                          for fused in (True, False))
+
+    for (config, (height, width)), forms in pairs.items():
+        backbone = forms.get(True, {}).get('backbone_params')
+        lines.append(f"| {config} | {height}x{width} | {cell(forms, 'params', 1e6, 2)} | "
+                     f"{'-' if backbone is None else f'{backbone / 1e6:.2f}'} | "
+                     f"{cell(forms, 'macs', 1e9, 1)} |")
+    return '\n'.join(lines)
+
+
+def markdown_table(rows: List[Dict], layout: str = 'configs') -> str:
+    """The markdown table of :func:`config_complexity` results in one of
+    :data:`MARKDOWN_LAYOUTS`: ``'configs'`` (:func:`format_table`), ``'paper'``
+    (:func:`format_paper_table`) or ``'compact'`` (:func:`format_compact_table`)."""
+    formatters = dict(configs=format_table, paper=format_paper_table,
+                      compact=format_compact_table)
+    if layout not in formatters:
+        raise ValueError(f'unknown table layout {layout!r}; choose from {MARKDOWN_LAYOUTS}')
+    return formatters[layout](rows)
