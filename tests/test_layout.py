@@ -120,3 +120,84 @@ def test_whole_model_fusion_is_duck_typed(neck_class):
     assert hasattr(model[1], 'a') and not model[0].deploy  # the input is untouched
     assert torch.allclose(fused(x), expected, atol=1e-5, rtol=1e-4)
     assert reparameterize_model(fused)[1].merged is not None  # fusing twice is a no-op
+
+
+class _ConvBN(nn.Module):
+    """A conv-BN pair of another library whose ``fuse()`` returns a new module (timm's
+    convention): a single ``nn.Conv2d`` with the BatchNorm folded in."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+    def fuse(self) -> nn.Conv2d:
+        scale = (self.bn.weight.double() / (self.bn.running_var.double() + self.bn.eps).sqrt())
+        conv = nn.Conv2d(self.conv.in_channels, self.conv.out_channels, 3, padding=1)
+        conv.weight.copy_(self.conv.weight.double() * scale[:, None, None, None])
+        conv.bias.copy_(self.bn.bias.double() - self.bn.running_mean.double() * scale)
+        return conv
+
+
+class _ConvBNHead(nn.Module):
+    """A head holding a :class:`_ConvBN` one level down, applied to the last feature map."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = _ConvBN(channels, 4)
+
+    def forward(self, feats) -> torch.Tensor:
+        return self.proj(feats[-1])
+
+
+def test_fuse_returning_a_new_module_replaces_the_module_in_its_parent():
+    """timm's convention, ``setattr(parent, name, child.fuse())``, next to our in-place units."""
+    torch.manual_seed(0)
+    model = nn.Sequential(_ConvBN(3, 3), MobileOne('mu0', out_indices=(3, )), _ConvBNHead(384))
+    with torch.no_grad():  # non-trivial BN statistics and affine parameters to fold
+        for bn in (model[0].bn, model[2].proj.bn):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        fused = reparameterize_model(model)
+        actual = fused(x)
+
+    # the returned model holds the modules fuse() returned, in eval mode as the input
+    assert type(fused[0]) is nn.Conv2d and type(fused[2].proj) is nn.Conv2d
+    assert not fused[0].training and not fused[2].proj.training
+    assert fused[1].deploy and not needs_fusion(fused)
+    # outputs agree within float32 rounding of the unfused model's output
+    assert actual.shape == expected.shape == (2, 4, 2, 2)
+    worst = (actual - expected).abs().max().item()
+    assert worst <= 1e-5 * expected.abs().max().item(), worst
+    # the input is untouched: same module types, same form, bitwise the same tensors
+    assert type(model[0]) is _ConvBN and type(model[2].proj) is _ConvBN
+    assert not model[1].deploy and needs_fusion(model)
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    # fusing again is a no-op; a fusible model itself is replaced by what its fuse() returns
+    again = reparameterize_model(fused)
+    assert type(again[0]) is nn.Conv2d and torch.equal(again[0].weight, fused[0].weight)
+    alone = reparameterize_model(model[0])
+    assert type(alone) is nn.Conv2d and torch.equal(alone.weight, fused[0].weight)
+
+
+class _BadFuse(nn.Module):
+
+    def fuse(self) -> bool:
+        return True
+
+
+def test_fuse_returning_neither_none_nor_a_module_is_an_error():
+    with pytest.raises(TypeError, match=r'_BadFuse\.fuse\(\) returned bool; expected None'):
+        reparameterize_model(nn.Sequential(_BadFuse()))

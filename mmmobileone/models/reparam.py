@@ -4,7 +4,8 @@ This module is the one place that knows what "fused" means:
 
 * :func:`reparameterize_model` fuses every re-parameterizable module of a model (a deep copy),
   duck-typed like timm's: any module with a ``switch_to_deploy``, ``reparameterize`` or ``fuse``
-  method (MobileOne units and backbones, mmpretrain's RepVGG, re-parameterizable necks or heads).
+  method (MobileOne units and backbones, mmpretrain's RepVGG, re-parameterizable necks or heads);
+  a method that returns a new module replaces the module in its parent, as timm's ``fuse()``.
 * :func:`needs_fusion` says whether a model still has unfused modules.
 * :func:`state_dict_form` / :func:`checkpoint_is_fused` read the form off a state dict by the
   parameter names of a MobileOne unit, and :func:`check_checkpoint_form` turns a mismatch between
@@ -13,7 +14,7 @@ This module is the one place that knows what "fused" means:
   :class:`~mmmobileone.ReparamHook` and the re-parameterization converter write.
 """
 import copy
-from typing import Callable, Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 from mmengine.model import is_model_wrapper
@@ -29,18 +30,19 @@ TRAIN_BRANCHES = 'branch_conv_list'
 FUSED_KEY_SUFFIX = f'{FUSED_CONV}.weight'
 #: The parameter whose presence marks a train-time unit in a state dict.
 TRAIN_KEY_SUFFIX = f'{TRAIN_BRANCHES}.0.conv.weight'
-#: Methods that fuse a module in place, in the order they are looked for.
+#: Methods that fuse a module, in the order they are looked for. Each either fuses the module in
+#: place and returns ``None`` (or the module itself), or returns the fused module that replaces it
+#: (timm's ``fuse()`` convention).
 FUSE_METHODS = ('switch_to_deploy', 'reparameterize', 'fuse')
 #: Attributes that mark a module as fused (``deploy``: ours, mmpretrain; ``inference_mode``:
 #: timm; the last is set by :func:`reparameterize_model` on modules without either).
 FUSED_FLAGS = ('deploy', 'inference_mode', '_mmmobileone_fused')
 
 
-def _fuse_method(module: nn.Module) -> Optional[Callable[[], None]]:
+def _fuse_method_name(module: nn.Module) -> Optional[str]:
     for name in FUSE_METHODS:
-        method = getattr(module, name, None)
-        if callable(method):
-            return method
+        if callable(getattr(module, name, None)):
+            return name
     return None
 
 
@@ -57,18 +59,76 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def needs_fusion(model: nn.Module) -> bool:
     """Whether ``model`` holds a re-parameterizable module that is not fused yet."""
     return any(
-        _fuse_method(module) is not None and not _is_fused(module)
+        _fuse_method_name(module) is not None and not _is_fused(module)
         for module in _unwrap(model).modules())
+
+
+def _fuse_one(module: nn.Module) -> nn.Module:
+    """Fuse ``module`` if it is re-parameterizable and not fused yet; return what replaces it.
+
+    Returns ``module`` itself when it fused in place (its method returned ``None`` or
+    ``module``), or has nothing to fuse; otherwise the module its method returned.
+    """
+    name = _fuse_method_name(module)
+    if name is None or _is_fused(module):
+        return module
+    result = getattr(module, name)()
+    if result is None:
+        result = module
+    elif not isinstance(result, nn.Module):
+        raise TypeError(
+            f'{type(module).__name__}.{name}() returned {type(result).__name__}; expected None '
+            '(fused in place) or the fused nn.Module that replaces it')
+    elif result is not module:
+        result.train(module.training)  # the copy keeps the train/eval mode of the input
+    # A module that can still be fused but has no flag of its own is marked, so that fusing
+    # twice is a no-op and needs_fusion() sees it as fused.
+    if (_fuse_method_name(result) is not None
+            and not any(hasattr(result, flag) for flag in FUSED_FLAGS[:2])):
+        result._mmmobileone_fused = True
+    return result
+
+
+def _fuse_tree(module: nn.Module, done: Dict[int, Tuple[nn.Module, nn.Module]]) -> nn.Module:
+    """Fuse ``module`` and then, recursively, its (new) children; return what replaces it.
+
+    ``done`` maps ``id`` of each module already visited to ``(module, replacement)``, so that a
+    module shared by several parents is fused once and every parent gets the same replacement.
+    """
+    key = id(module)
+    if key in done:
+        return done[key][1]
+    replacement = _fuse_one(module)
+    done[key] = (module, replacement)  # keeps `module` alive, so its id is not reused
+    for child_name, child in list(replacement.named_children()):
+        new_child = _fuse_tree(child, done)
+        if new_child is not child:
+            setattr(replacement, child_name, new_child)
+    return replacement
 
 
 def reparameterize_model(model: nn.Module) -> nn.Module:
     """Return a fused deep copy of ``model``; ``model`` itself is left untouched.
 
-    Every submodule with a ``switch_to_deploy``, ``reparameterize`` or ``fuse`` method that is
-    not fused yet is fused, outermost first, so this works on a bare backbone, a classifier, a
-    detector or a segmentor, including re-parameterizable necks and heads. A DDP / mmengine
-    model wrapper is unwrapped first. The copy keeps the device, dtype and train/eval mode of the
+    Every submodule with a ``switch_to_deploy``, ``reparameterize`` or ``fuse`` method (the
+    first of these it has) that is not fused yet is fused, outermost first, so this works on a
+    bare backbone, a classifier, a detector or a segmentor, including re-parameterizable necks
+    and heads. As in timm's ``reparameterize_model``, a method may fuse its module in place and
+    return ``None`` (our MobileOne units and backbones, mmpretrain's RepVGG), or return a new
+    module, which then replaces the old one in its parent (``setattr(parent, name, fused)``; for
+    ``model`` itself, the new module is returned). A module that can still be fused but has no
+    ``deploy`` / ``inference_mode`` flag is marked fused afterwards. A DDP / mmengine model
+    wrapper is unwrapped first. The copy keeps the device, dtype and train/eval mode of the
     input; fusing an already fused model is a no-op.
+
+    Args:
+        model: The model to fuse (not modified).
+
+    Returns:
+        The fused copy.
+
+    Raises:
+        TypeError: a fuse method returned something other than ``None`` or an ``nn.Module``.
 
     Example:
         >>> import torch
@@ -80,14 +140,7 @@ def reparameterize_model(model: nn.Module) -> nn.Module:
     """
     fused = copy.deepcopy(_unwrap(model))
     with torch.no_grad():
-        for module in list(fused.modules()):
-            method = _fuse_method(module)
-            if method is None or _is_fused(module):
-                continue
-            method()
-            if not any(hasattr(module, flag) for flag in FUSED_FLAGS[:2]):
-                module._mmmobileone_fused = True
-    return fused
+        return _fuse_tree(fused, {})
 
 
 def state_dict_form(state_dict: Mapping[str, object]) -> str:
