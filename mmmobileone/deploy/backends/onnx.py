@@ -114,11 +114,6 @@ def compare_with_onnxruntime(wrapper: nn.Module, path_or_session,
                 relative=worst / largest if largest else worst)
 
 
-def max_abs_difference(wrapper: nn.Module, path_or_session, inputs: Tensor) -> float:
-    """Largest absolute difference between PyTorch and ONNX Runtime over all outputs."""
-    return compare_with_onnxruntime(wrapper, path_or_session, inputs)['max_abs_diff']
-
-
 # The backend interface of the export entry point (mmmobileone.deploy.export), as the other
 # runtimes' modules: export(module, example, out_dir, ...) -> paths; run(paths, inputs).
 NAME = 'onnx'

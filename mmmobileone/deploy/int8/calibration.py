@@ -8,7 +8,7 @@ size (fixed-shape runtimes such as ExecuTorch need one shape).
 import logging
 import os
 import os.path as osp
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -137,9 +137,3 @@ def calibration_inputs(model: nn.Module, folder: str, shape: Optional[Sequence[i
     logger.info('calibration: %d image(s) from %s%s', len(inputs), folder,
                 f' ({failed} unreadable skipped)' if failed else '')
     return inputs
-
-
-def iter_batches(inputs: Sequence[Tensor]) -> Iterator[Tuple[Tensor]]:
-    """``(input, )`` tuples, the form the calibration forward passes take."""
-    for x in inputs:
-        yield (x, )
