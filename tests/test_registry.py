@@ -6,6 +6,7 @@ import torch
 from conftest import ROOT, randomize_bn, relative_error
 
 import mmmobileone
+from mmmobileone.models.backbones.arch import ARCH_SETTINGS, BASE_CHANNELS
 from mmmobileone.registry import MODELS
 
 
@@ -67,9 +68,19 @@ def test_mmdet_ssd_detector_builds_our_backbone():
                                        target_stds=[0.1, 0.1, 0.2, 0.2])),
         train_cfg=None, test_cfg=None))
     assert type(model.backbone) is mmmobileone.MobileOne
-    cls_scores, bbox_preds = model.eval()(torch.rand(1, 3, 128, 128), mode='tensor')
-    assert [s.shape[-1] for s in cls_scores] == [8, 4, 2, 1]
-    assert bbox_preds[0].shape[1] % 4 == 0
+    model.eval()
+    images = torch.rand(1, 3, 128, 128)
+    # mu0's stages 3 and 4: 256 * 0.5 and 512 * 0.75 channels, at strides 16 and 32
+    widths = ARCH_SETTINGS['mu0']['width_factor']
+    assert [tuple(f.shape) for f in model.backbone(images)] == [
+        (1, int(BASE_CHANNELS[2] * widths[2]), 8, 8), (1, int(BASE_CHANNELS[3] * widths[3]), 4, 4)]
+    cls_scores, bbox_preds = model(images, mode='tensor')
+    # SSD priors per location: the min-size box, the sqrt(min * max) box and 2 per ratio (r, 1/r);
+    # 4 box deltas per prior, 3 classes + background per prior; levels at strides 16-128
+    priors = 2 + 2 * 2
+    sizes = [128 // stride for stride in (16, 32, 64, 128)]
+    assert [tuple(s.shape) for s in cls_scores] == [(1, priors * (3 + 1), n, n) for n in sizes]
+    assert [tuple(b.shape) for b in bbox_preds] == [(1, priors * 4, n, n) for n in sizes]
 
 
 def test_mmseg_encoder_decoder_builds_our_backbone():

@@ -391,17 +391,25 @@ def _config_with(trained, tmp_path, key, value):
 
 # -- 7: permissions and crafted checkpoints --
 
-def test_written_files_follow_the_umask(trained, tmp_path):
-    for name in ('epoch_1.pth', 'epoch_2.pth', 'deploy.pth', 'last_checkpoint'):
-        assert os.stat(osp.join(trained['work_dir'], name)).st_mode & 0o777 == 0o644, name
-    out = str(tmp_path / 'converted.pth')
-    old = os.umask(0o027)
+@pytest.mark.parametrize('umask', [0o022, 0o077])
+def test_written_files_follow_the_umask(umask, data_root, tmp_path):
+    """Checkpoints, ``last_checkpoint``, ``deploy.pth`` and the converter's output get exactly the
+    mode ``open()`` gives under the umask, ``0o666 & ~umask`` (0o644, 0o600): two umasks, so
+    neither a fixed mode nor the temporary file's own 0o600 passes both."""
+    config = _config(data_root, str(tmp_path / 'unused'), str(tmp_path / 'cfg.py'),
+                     max_epochs=1)
+    work_dir, out = str(tmp_path / 'work'), str(tmp_path / 'converted.pth')
+    old = os.umask(umask)
     try:
-        assert reparameterize_tool.main([trained['config'], trained['epoch2'], out, '--shape',
-                                         '32', '32']) == 0
+        assert main_train([config, '--work-dir', work_dir]) == 0
+        assert reparameterize_tool.main([config, osp.join(work_dir, 'epoch_1.pth'), out,
+                                         '--shape', '32', '32']) == 0
     finally:
         os.umask(old)
-    assert os.stat(out).st_mode & 0o777 == 0o640
+    names = ('epoch_1.pth', 'deploy.pth', 'last_checkpoint')
+    paths = [osp.join(work_dir, name) for name in names] + [out]
+    modes = {path: oct(os.stat(path).st_mode & 0o777) for path in paths}
+    assert modes == {path: oct(0o666 & ~umask) for path in paths}
 
 
 def test_crafted_checkpoint_is_refused_by_name(trained, tmp_path, caplog):
