@@ -107,3 +107,20 @@ model = dict(
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes={num_classes}, in_channels=1024))
 """
+
+
+#: The quickstart as the suite trains it: ``tools/quickstart.py`` with fewer images (the same
+#: config, schedule and seed); see docs/detection.md for what the full-size run reaches.
+QUICKSTART_TEST_ARGS = ('--num-train', '200', '--num-val', '40', '--demo-images', '2')
+
+
+@pytest.fixture(scope='session')
+def trained_quickstart(tmp_path_factory):
+    """``tools/quickstart.py`` run once per session on a smaller dataset: its summary, data
+    root and work dir (data, train, test, fuse and demo all really run)."""
+    from tools.quickstart import main as quickstart
+    root = tmp_path_factory.mktemp('quickstart')
+    data_root, work_dir = str(root / 'data' / 'coco_synthetic'), str(root / 'work')
+    summary = quickstart([*QUICKSTART_TEST_ARGS, '--data-root', data_root,
+                          '--work-dir', work_dir])
+    return dict(summary=summary, data_root=data_root, work_dir=work_dir)

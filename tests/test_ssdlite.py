@@ -4,7 +4,7 @@ The module fixture trains ``configs/ssdlite_mobileone_s2_coco.py`` for one epoch
 synthetic COCO dataset with ``tools/train.py``'s entry point, overriding only the data root,
 the number of epochs and the batch size.
 """
-import importlib.util
+import os
 import os.path as osp
 import pickle
 
@@ -240,22 +240,20 @@ def test_s2_trains_and_fused_test_equals_unfused(trained_s2, tmp_path):
                                    rtol=1e-4, atol=1e-6)
 
 
-def test_quickstart_runs_end_to_end(tmp_path, monkeypatch):
-    """tools/quickstart.py with a tiny dataset and one epoch: every step and its outputs."""
-    spec = importlib.util.spec_from_file_location('quickstart_tool',
-                                                  osp.join(ROOT, 'tools', 'quickstart.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    monkeypatch.chdir(tmp_path)
-    summary = tool.main(['--num-train', '8', '--num-val', '3', '--epochs', '1',
-                         '--demo-images', '2'])
-    assert osp.isfile(tmp_path / 'data' / 'coco_synthetic' / 'annotations' /
-                      'instances_train2017.json')
+#: mAP@0.5 that the suite's quickstart run (tests/conftest.py: 200 training images) must reach;
+#: measured under both CPU paths (see docs/detection.md for the full-size run's range).
+QUICKSTART_TEST_MIN_MAP50 = 0.5
+
+
+@pytest.mark.isa
+def test_quickstart_learns_end_to_end(trained_quickstart):
+    """tools/quickstart.py: data, training, test, fused test and demo, and the detector learns."""
+    summary, data_root = trained_quickstart['summary'], trained_quickstart['data_root']
+    assert osp.isfile(osp.join(data_root, 'annotations', 'instances_train2017.json'))
     assert osp.isfile(summary['checkpoint']) and osp.isfile(summary['deploy'])
-    assert summary['checkpoint'].endswith('epoch_1.pth')
-    assert 0.0 <= summary['bbox_mAP_50'] <= 1.0
+    assert summary['bbox_mAP_50'] >= QUICKSTART_TEST_MIN_MAP50, summary
     # the fused deploy.pth scores exactly what the (fused-tested) training checkpoint scores
     assert summary['deploy_bbox_mAP_50'] == pytest.approx(summary['bbox_mAP_50'], abs=1e-3)
-    assert [osp.basename(p) for p in summary['demo']] == ['000000000009.jpg',
-                                                          '000000000010.jpg']
+    assert [osp.basename(p) for p in summary['demo']] == sorted(
+        os.listdir(osp.join(data_root, 'val2017')))[:2]
     assert all(osp.isfile(p) for p in summary['demo'])

@@ -12,14 +12,18 @@
 4. draws the fused model's detections on validation images into ``WORK_DIR/demo/vis/``.
 """
 import argparse
+import json
 import logging
 import os
 import os.path as osp
 import sys
 import time
 
+import torch
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmmobileone.analysis.machine import cpu_capability  # noqa: E402
 from mmmobileone.apis import run_demo  # noqa: E402
 from mmmobileone.datasets.synthetic import generate_coco  # noqa: E402
 from tools.common import setup_logging  # noqa: E402
@@ -105,8 +109,12 @@ def main(argv=None) -> dict:
 
     summary = dict(train_minutes=train_minutes, total_minutes=(time.time() - start) / 60,
                    bbox_mAP=metrics['coco/bbox_mAP'], bbox_mAP_50=metrics['coco/bbox_mAP_50'],
+                   bbox_mAP_75=metrics['coco/bbox_mAP_75'],
                    deploy_bbox_mAP_50=fused['coco/bbox_mAP_50'], checkpoint=checkpoint,
-                   deploy=deploy, demo=demo.written)
+                   deploy=deploy, demo=demo.written, seed=args.seed,
+                   threads=torch.get_num_threads(), cpu_capability=cpu_capability())
+    with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
     logger.info(
         f'done in {summary["total_minutes"]:.1f} min (training {train_minutes:.1f} min): '
         f'bbox mAP {summary["bbox_mAP"]:.3f}, mAP@0.5 {summary["bbox_mAP_50"]:.3f} '
