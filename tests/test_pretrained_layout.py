@@ -30,6 +30,7 @@ def mmpretrain_mobileone(arch: str) -> torch.nn.Module:
     """mmpretrain's own MobileOne, built through its registry (its train() returns None)."""
     from mmpretrain.models.backbones import MobileOne as MMPretrainMobileOne
     from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+
     # scoped type: another test may have left mmdet or mmseg as the default scope
     model = MMPRETRAIN_MODELS.build(dict(type='mmpretrain.MobileOne', arch=arch))
     assert type(model) is MMPretrainMobileOne
