@@ -14,12 +14,11 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmmobileone.analysis.complexity import MARKDOWN_LAYOUTS as LAYOUTS  # noqa: E402
 from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 FORMS = ('fused', 'unfused')
-#: Table layouts of ``--markdown`` (as :data:`mmmobileone.analysis.MARKDOWN_LAYOUTS`).
-LAYOUTS = ('configs', 'paper', 'compact')
 #: The forms each layout shows; ``None``: as ``--form`` says.
 LAYOUT_FORMS = dict(configs=None, paper=('fused', ), compact=FORMS)
 logger = logging.getLogger('mmmobileone.tools.get_flops')
