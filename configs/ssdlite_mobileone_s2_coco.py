@@ -15,11 +15,12 @@
 # See docs/detection.md.
 _base_ = [
     'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py',
-    './_base_/mobileone_pretrained.py'
+    './_base_/mobileone_pretrained.py', './_base_/runtime_safeguards.py'
 ]
 
 custom_imports = dict(
-    imports=['mmmobileone', 'mmmobileone.integrations.mmdet'], allow_failed_imports=False)
+    imports=_base_.safeguard_imports + ['mmmobileone.integrations.mmdet'],
+    allow_failed_imports=False)
 
 # MobileOne stages 3 and 4 (strides 16 and 32) feed SSDNeck, whose depthwise extra layers add
 # strides 64..320; the first two neck outputs are the backbone features themselves.
@@ -39,18 +40,32 @@ model = dict(
 # SeededSampler: every image's augmentation is drawn from (seed, epoch, index), not from the state
 # of the persistent worker that loads it, so a resumed run repeats an uninterrupted one exactly
 # (docs/workflow.md, "What survives what").
+# mmdet's pipelines, COCO dataset and metric as mmmobileone's checked drop-ins (same arguments;
+# COCO files as labelling tools write them, errors that name the file; runtime_safeguards.py).
+train_pipeline = [
+    dict(_base_.train_pipeline[0], type='mmmobileone.LoadImageFromFile'),
+    *_base_.train_pipeline[1:]
+]
+test_pipeline = [
+    dict(_base_.test_pipeline[0], type='mmmobileone.LoadImageFromFile'),
+    *_base_.test_pipeline[1:]
+]
 train_dataloader = dict(
     batch_size=24,
     num_workers=4,
     sampler=dict(type='mmmobileone.SeededSampler', shuffle=True),
     dataset=dict(
         _delete_=True,
-        type='CocoDataset',
+        type='mmmobileone.CocoDataset',
         data_root='data/coco/',
         ann_file='annotations/instances_train2017.json',
         data_prefix=dict(img='train2017/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=_base_.train_pipeline))
+        pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='mmmobileone.CocoDataset', pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='mmmobileone.CocoMetric')
+test_evaluator = val_evaluator
 
 max_epochs = 200
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
@@ -68,7 +83,10 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=192)
 
-default_hooks = dict(checkpoint=dict(interval=5, max_keep_ckpts=3))
+# the safeguards of runtime_safeguards.py (SafeCheckpointHook, FiniteLossHook, EpochSeedHook, ...)
+default_hooks = dict(_base_.safeguard_hooks,
+                     checkpoint=dict(type='mmmobileone.SafeCheckpointHook', interval=5,
+                                     max_keep_ckpts=3))
 # ReparamHook validates and tests the fused network and writes work_dir/deploy.pth.
 custom_hooks = [
     dict(type='NumClassCheckHook'),

@@ -19,9 +19,10 @@ from typing import Callable, Dict, Iterator
 import torch
 
 from .compat import mmengine_safe_globals
+from .errors import CheckpointError, MissingPathError, WriteError
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(WriteError):
     """Writing a file failed; the message names the file and the cause (e.g. a full disk)."""
 
 
@@ -151,27 +152,27 @@ def load_checkpoint(path: str, map_location='cpu') -> Dict:
             objects that a weights-only load refuses (the message names the blocked object).
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint file {path!r} not found')
+        raise MissingPathError(f'checkpoint file {path!r} not found')
     size = osp.getsize(path)
     if size == 0:
-        raise ValueError(f'checkpoint {path!r} is empty (0 bytes): it was not written '
-                         'completely; save or download it again')
+        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes): it was not written '
+                              'completely; save or download it again')
     try:
         with mmengine_safe_globals():
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         if _BLOCKED_GLOBAL.search(str(error)):
-            raise ValueError(f'refused to load checkpoint {path!r}: {_reason(error)}. Only '
-                             'load checkpoints from sources you trust.') from error
-        raise ValueError(f'cannot read checkpoint {path!r} ({size} bytes): it is corrupt or '
-                         f'not a checkpoint ({_reason(error)})') from error
+            raise CheckpointError(f'refused to load checkpoint {path!r}: {_reason(error)}. Only '
+                                  'load checkpoints from sources you trust.') from error
+        raise CheckpointError(f'cannot read checkpoint {path!r} ({size} bytes): it is corrupt or '
+                              f'not a checkpoint ({_reason(error)})') from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise ValueError(
+        raise CheckpointError(
             f'cannot read checkpoint {path!r} ({size} bytes): it is truncated or corrupt '
             f'({_reason(error)}). Download or save it again.') from error
     if not isinstance(checkpoint, dict):
-        raise ValueError(f'checkpoint {path!r} holds a {type(checkpoint).__name__}, expected a '
-                         'dict (a state dict or a dict with "state_dict")')
+        raise CheckpointError(f'checkpoint {path!r} holds a {type(checkpoint).__name__}, '
+                              'expected a dict (a state dict or a dict with "state_dict")')
     return checkpoint
 
 
@@ -182,8 +183,8 @@ def load_weights(path: str) -> Dict:
     try:
         from safetensors.torch import load_file
     except ImportError as error:
-        raise ValueError(f'{path!r} is a safetensors file: install the safetensors package, '
-                         'or use the pytorch_model.bin of the same release') from error
+        raise CheckpointError(f'{path!r} is a safetensors file: install the safetensors package, '
+                              'or use the pytorch_model.bin of the same release') from error
     if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint file {path!r} not found')
+        raise MissingPathError(f'checkpoint file {path!r} not found')
     return load_file(path)

@@ -118,7 +118,7 @@ QUICKSTART_TEST_ARGS = ('--num-train', '200', '--num-val', '40', '--demo-images'
 def trained_quickstart(tmp_path_factory):
     """``tools/quickstart.py`` run once per session on a smaller dataset: its summary, data
     root and work dir (data, train, test, fuse and demo all really run)."""
-    from tools.quickstart import main as quickstart
+    from tools.quickstart import run_quickstart as quickstart
     root = tmp_path_factory.mktemp('quickstart')
     data_root, work_dir = str(root / 'data' / 'coco_synthetic'), str(root / 'work')
     summary = quickstart([*QUICKSTART_TEST_ARGS, '--data-root', data_root,

@@ -6,6 +6,7 @@ images, a few images per class. The data comes from the package's generators
 (:mod:`mmmobileone.datasets.synthetic`), called with small sizes; each ``make_*_data`` below
 writes the data its ``*_config`` reads.
 """
+import importlib
 import os.path as osp
 from typing import Any, Dict, List, Optional
 
@@ -65,6 +66,15 @@ VISUALIZATION = dict(mmpretrain=('VisualizationHook', 'UniversalVisualizer'),
                      mmseg=('SegVisualizationHook', 'SegLocalVisualizer'))
 
 
+#: ``default_hooks`` entries of configs/_base_/runtime_safeguards.py (test configs declare them).
+SAFEGUARD_HOOKS = dict(
+    finite_loss=dict(type='mmmobileone.FiniteLossHook'),
+    epoch_seed=dict(type='mmmobileone.EpochSeedHook'),
+    pretrained_check=dict(type='mmmobileone.PretrainedInitCheckHook'))
+#: The checked image loading every test pipeline uses (as the shipped configs).
+LOAD_IMAGE = 'mmmobileone.LoadImageFromFile'
+
+
 def _runtime(scope: str, work_dir: str, max_epochs: int, ema: bool,
              extra_hooks: Optional[list]) -> Dict:
     hooks = []
@@ -73,16 +83,21 @@ def _runtime(scope: str, work_dir: str, max_epochs: int, ema: bool,
     hooks.append(dict(type='mmmobileone.ReparamHook'))
     hooks += list(extra_hooks or [])
     vis_hook, visualizer = VISUALIZATION[scope]
+    imports = ['mmmobileone', 'mmmobileone.integrations.mmcv'] + (
+        ['mmmobileone.integrations.mmdet'] if scope == 'mmdet' else [])
+    for module in imports:  # as Config.fromfile would: tests also build Runners from the dicts
+        importlib.import_module(module)
     return dict(
         default_scope=scope,
-        custom_imports=dict(imports=['mmmobileone'], allow_failed_imports=False),
+        custom_imports=dict(imports=imports, allow_failed_imports=False),
         work_dir=work_dir,
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
         val_cfg=dict(),
         test_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
-                           checkpoint=dict(type='CheckpointHook', interval=1),
+        # the safeguards of configs/_base_/runtime_safeguards.py, as every shipped config
+        default_hooks=dict(SAFEGUARD_HOOKS, logger=dict(type='LoggerHook', interval=1),
+                           checkpoint=dict(type='mmmobileone.SafeCheckpointHook', interval=1),
                            visualization=dict(type=vis_hook)),
         visualizer=dict(type=visualizer, vis_backends=[dict(type='LocalVisBackend')]),
         custom_hooks=hooks,
@@ -120,11 +135,11 @@ def cls_config(data_root: str, work_dir: str, max_epochs: int = 2, ema: bool = T
         return dict(type='CustomDataset', data_root=data_root, data_prefix=split,
                     pipeline=pipeline)
 
-    train_pipeline = [dict(type='LoadImageFromFile'), dict(type='RandomFlip', prob=0.5),
+    train_pipeline = [dict(type=LOAD_IMAGE), dict(type='RandomFlip', prob=0.5),
                       dict(type='PackInputs')]
     if deterministic:
         train_pipeline.pop(1)
-    test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    test_pipeline = [dict(type=LOAD_IMAGE), dict(type='PackInputs')]
     evaluator = dict(type='Accuracy', topk=(1, ))
     return dict(
         model=model,
@@ -164,10 +179,10 @@ def det_config(data_root: str, work_dir: str, max_epochs: int = 1, ema: bool = T
         test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.0,
                       nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
     metainfo = dict(classes=DET_CLASSES)
-    train_pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+    train_pipeline = [dict(type=LOAD_IMAGE), dict(type='LoadAnnotations', with_bbox=True),
                       dict(type='Resize', scale=(64, 64), keep_ratio=True),
                       dict(type='RandomFlip', prob=0.5), dict(type='PackDetInputs')]
-    test_pipeline = [dict(type='LoadImageFromFile'),
+    test_pipeline = [dict(type=LOAD_IMAGE),
                      dict(type='Resize', scale=(64, 64), keep_ratio=True),
                      dict(type='LoadAnnotations', with_bbox=True),
                      dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
@@ -175,11 +190,11 @@ def det_config(data_root: str, work_dir: str, max_epochs: int = 1, ema: bool = T
 
     def dataset(split, pipeline, test_mode):
         ann_file, images = coco_paths(split, layout='flat')
-        return dict(type='CocoDataset', data_root=data_root, ann_file=ann_file,
+        return dict(type='mmmobileone.CocoDataset', data_root=data_root, ann_file=ann_file,
                     data_prefix=dict(img=f'{images}/'), metainfo=metainfo, pipeline=pipeline,
                     test_mode=test_mode)
 
-    evaluator = dict(type='CocoMetric',
+    evaluator = dict(type='mmmobileone.CocoMetric',
                      ann_file=osp.join(data_root, coco_paths('val', layout='flat')[0]),
                      metric='bbox')
     return dict(
@@ -207,7 +222,7 @@ def seg_config(data_root: str, work_dir: str, max_epochs: int = 1, ema: bool = T
                          norm_cfg=dict(type='BN'), align_corners=False,
                          loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
         train_cfg=dict(), test_cfg=dict(mode='whole'))
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+    pipeline = [dict(type=LOAD_IMAGE), dict(type='LoadAnnotations'),
                 dict(type='PackSegInputs')]
 
     def dataset(split):

@@ -58,7 +58,8 @@ def build_segmentor(cfg: Config):
 @pytest.mark.parametrize('arch', ARCHS)
 def test_configs_follow_the_paper_recipe(arch, dataset, num_classes, images):
     cfg = Config.fromfile(config_path(f'deeplabv3_mobileone_{arch}_{dataset}'))
-    assert cfg.custom_imports.imports == ['mmmobileone', 'mmmobileone.integrations.mmseg']
+    assert cfg.custom_imports.imports == ['mmmobileone', 'mmmobileone.integrations.mmcv',
+                                          'mmmobileone.integrations.mmseg']
     backbone, head = cfg.model.backbone, cfg.model.decode_head
     assert backbone.type == 'mmmobileone.MobileOne' and backbone.arch == arch
     # output stride 16 (tests/test_recipes_dense.py checks the rest of the paper's recipe)
@@ -90,7 +91,7 @@ def test_configs_follow_the_paper_recipe(arch, dataset, num_classes, images):
         types = [t.type for t in ds.pipeline]
         annotations = ('mmmobileone.LoadCOCOVOCAnnotations'
                        if ds.type == 'mmmobileone.COCOVOCDataset' else 'LoadAnnotations')
-        assert types == ['LoadImageFromFile', annotations, 'RandomResize', 'RandomCrop',
+        assert types == ['mmmobileone.LoadImageFromFile', annotations, 'RandomResize', 'RandomCrop',
                          'RandomFlip', 'PackSegInputs']
         assert tuple(ds.pipeline[3].crop_size) == (512, 512)
         assert ds.pipeline[1].get('reduce_zero_label', False) is (dataset == 'ade20k')

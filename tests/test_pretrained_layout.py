@@ -1,8 +1,9 @@
 """mmpretrain's ImageNet weights load whole into every SSDLite and DeepLabV3 backbone.
 
 At output stride 16 and 8 the first depthwise unit of a stride-1 stage keeps the ImageNet
-layout's branches (no identity BN), so the state dict is mmpretrain's key for key; and
-tools/train.py stops with one line when a ``Pretrained`` checkpoint would leave tensors unloaded.
+layout's branches (no identity BN), so the state dict is mmpretrain's key for key; and a run
+(tools/train.py or a plain Runner: the configs' ``PretrainedInitCheckHook``) stops with one line
+when a ``Pretrained`` checkpoint would leave tensors unloaded.
 """
 import glob
 import logging
@@ -144,7 +145,8 @@ def test_unit_without_identity_at_stride_1_fuses_exactly():
 
 
 # --------------------------------------------------------------------------------------------
-# tools/train.py: a Pretrained init that would leave tensors unloaded stops the run
+# PretrainedInitCheckHook (declared by the configs): a Pretrained init that would leave tensors
+# unloaded stops the run, through tools/train.py or a plain Runner
 
 
 def _tiny_pretrained_run(tmp_path, drop=()) -> Tuple[str, str, Dict[str, torch.Tensor]]:
@@ -182,6 +184,21 @@ def test_train_stops_with_one_line_naming_the_unloaded_tensors(tmp_path, caplog)
     assert not glob.glob(osp.join(work_dir, '*.pth'))  # stopped before the first iteration
     with pytest.raises(IncompletePretrainedError):
         run_train([config, '--work-dir', work_dir])
+
+
+def test_a_plain_runner_stops_too(tmp_path):
+    """The check is the config's PretrainedInitCheckHook, not the tool's: a plain
+    ``Runner.from_cfg(Config.fromfile(c)).train()`` stops the same way, before any iteration."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    config, _, _ = _tiny_pretrained_run(
+        tmp_path, drop=('backbone.stage2.0.branch_scale.conv.weight', ))
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path / 'plain')
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(IncompletePretrainedError, match='stage2.0.branch_scale.conv.weight'):
+        runner.train()
+    assert runner.iter == 0 and not glob.glob(osp.join(cfg.work_dir, '*.pth'))
 
 
 def test_train_with_a_complete_checkpoint_starts_from_it(tmp_path):

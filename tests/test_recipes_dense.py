@@ -107,7 +107,7 @@ def assert_paper_optimization(cfg: Config):
 
 def assert_paper_augmentation(dataset, annotations: str):
     types = [t.type for t in dataset.pipeline]
-    assert types == ['LoadImageFromFile', annotations, 'RandomResize', 'RandomCrop',
+    assert types == ['mmmobileone.LoadImageFromFile', annotations, 'RandomResize', 'RandomCrop',
                      'RandomFlip', 'PackSegInputs']  # no photometric distortion
     resize, crop, flip = dataset.pipeline[2:5]
     # mmseg's keep-ratio resize to (2048, 512) x r sets the short side to 512 r (for aspect

@@ -12,7 +12,8 @@ import os.path as osp
 import pytest
 import torch
 from conftest import relative_error
-from helpers import cls_config, det_config, make_cls_data, make_det_data, make_seg_data, seg_config
+from helpers import (cls_config, det_config, make_cls_data, make_det_data, make_seg_data,
+                     seg_config, write_config)
 from mmengine.config import Config
 from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
@@ -129,7 +130,9 @@ class Check(Hook):
 def _train(kind, tmp_path, **kwargs):
     make_data, make_config, image_size = TASKS[kind]
     data_root = make_data(str(tmp_path / 'data'))
-    cfg = Config(make_config(data_root, str(tmp_path / 'work'), **kwargs))
+    # through a file, as a user's run: Config.fromfile imports the config's custom_imports
+    cfg = Config.fromfile(write_config(make_config(data_root, str(tmp_path / 'work'), **kwargs),
+                                       str(tmp_path / f'{kind}.py')))
     runner = Runner.from_cfg(copy.deepcopy(cfg))
     snapshot = Snapshot()
     check = Check(snapshot, image_size)

@@ -217,7 +217,7 @@ def test_every_shipped_training_config_declares_a_seeded_sampler():
 
     from mmengine.config import Config
 
-    from mmmobileone.engine.runner import resume_caveats
+    from mmmobileone.engine.resume import resume_caveats
     paths = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                    if '_base_' not in p)
     assert len(paths) > 40

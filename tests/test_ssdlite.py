@@ -101,8 +101,10 @@ def test_s2_config_is_the_papers_recipe():
     assert anchors.type == 'SSDAnchorGenerator'
     assert list(anchors.strides) == [16, 32, 64, 107, 160, 320]
     train_types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert train_types == ['LoadImageFromFile', 'LoadAnnotations', 'Expand', 'MinIoURandomCrop',
-                           'Resize', 'RandomFlip', 'PhotoMetricDistortion', 'PackDetInputs']
+    # mmdet's SSDLite pipeline, images read by mmmobileone's checked loader (declared here)
+    assert train_types == ['mmmobileone.LoadImageFromFile', 'LoadAnnotations', 'Expand',
+                           'MinIoURandomCrop', 'Resize', 'RandomFlip', 'PhotoMetricDistortion',
+                           'PackDetInputs']
     for pipeline in (cfg.train_dataloader.dataset.pipeline, cfg.test_dataloader.dataset.pipeline):
         resize = [t for t in pipeline if t['type'] == 'Resize'][0]
         assert tuple(resize['scale']) == (320, 320)
@@ -117,8 +119,11 @@ def test_s2_config_is_the_papers_recipe():
         'LinearLR', 0.001, False, 4500)
     assert (cosine.type, cosine.by_epoch, cosine.T_max, cosine.end) == (
         'CosineAnnealingLR', True, 200, 200)
-    assert cfg.train_dataloader.dataset.type == 'CocoDataset'  # one COCO pass per epoch
-    assert cfg.val_evaluator.type == 'CocoMetric' and cfg.val_evaluator.metric == 'bbox'
+    # one COCO pass per epoch, through mmdet's dataset and metric as checked drop-ins
+    assert cfg.train_dataloader.dataset.type == 'mmmobileone.CocoDataset'
+    assert cfg.val_dataloader.dataset.type == 'mmmobileone.CocoDataset'
+    assert cfg.val_evaluator.type == 'mmmobileone.CocoMetric'
+    assert cfg.val_evaluator.metric == 'bbox'
     assert 'mmmobileone.ReparamHook' in [h['type'] for h in cfg.custom_hooks]
     assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
     assert cfg.val_evaluator.ann_file == 'data/coco/annotations/instances_val2017.json'

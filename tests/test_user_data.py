@@ -23,6 +23,7 @@ from mmmobileone.datasets import check_user_data, validate_coco_file
 from mmmobileone.datasets.synthetic import coco_paths, generate_coco, generate_imagenet
 from mmmobileone.datasets.validate import (NEGATIVE_SIZE, NON_FINITE, OUTSIDE, ZERO_SIZE,
                                            image_file_problem, load_json_file)
+from mmmobileone.errors import DataError
 from tools.test import test as run_test
 from tools.train import main as main_train
 from tools.train import prepare as prepare_train
@@ -372,25 +373,27 @@ def test_unreadable_images_are_named_at_the_point_of_use(tmp_path):
     assert LoadImageFromFile().transform(dict(img_path=good))['img'].shape == (32, 32, 3)
 
 
-def test_tools_use_the_checked_dropins_unless_scoped(tmp_path):
+def test_user_data_checks_change_nothing_and_the_hint_names_unchecked_types(tmp_path):
+    """The pre-flight data checks validate host-typed COCO entries too, but leave the config as
+    it is; the safeguards hint names the bare host types (not the scoped one) in one list."""
+    from mmmobileone.engine.safeguards import missing_safeguards
     cfg = Config.fromfile(DET_CONFIG)
     cfg.val_evaluator.type = 'CocoMetric'
-    cfg.test_evaluator.type = 'mmdet.CocoMetric'  # scoped: the host's, kept
+    cfg.test_evaluator.type = 'mmdet.CocoMetric'  # scoped: the user's explicit choice
     cfg.train_dataloader.dataset.type = 'CocoDataset'
     root = tool_export(str(tmp_path / 'export'), num_train=1, num_val=1)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.data_root = root
     cfg.val_evaluator.ann_file = cfg.test_evaluator.ann_file = f'{root}/annotations/val.json'
-    with pytest.raises(ValueError, match=r"classes \['cat', 'dog'\] are not category names"):
+    with pytest.raises(DataError, match=r"classes \['cat', 'dog'\] are not category names"):
         check_user_data(cfg)  # the config's classes, not the file's
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[key].dataset.metainfo.classes = CLASSES
+    before = cfg.to_dict()
     check_user_data(cfg)
-    assert cfg.train_dataloader.dataset.type == 'mmmobileone.CocoDataset'
-    assert cfg.train_dataloader.dataset.pipeline[0].type == 'mmmobileone.LoadImageFromFile'
-    assert cfg.val_evaluator.type == 'mmmobileone.CocoMetric'
-    assert cfg.test_evaluator.type == 'mmdet.CocoMetric'
-    assert 'mmmobileone.integrations.mmcv' in cfg.custom_imports['imports']
+    assert cfg.to_dict() == before
+    assert missing_safeguards(cfg) == ['train_dataloader.dataset (CocoDataset)',
+                                       'val_evaluator (CocoMetric)']
 
 
 # --------------------------------------------------------------------------------------------

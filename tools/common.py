@@ -1,8 +1,10 @@
 """What every command-line tool shares: logging setup, one-line user errors, exit codes.
 
-A user error (a missing file, a bad value, a corrupt checkpoint, a full disk) is logged as one
-line and turns into exit status 1. ``--debug`` (or ``MMMOBILEONE_DEBUG=1``) shows the traceback
-instead.
+A user error is an :class:`~mmmobileone.errors.MMMobileOneError` (a missing file the user named,
+a bad value, a corrupt checkpoint, a full disk, ...): it is logged as one line and turns into
+exit status 1. Any other exception (a ``ValueError`` of mmengine or mmdet included) is a bug
+somewhere and keeps its traceback. ``--debug`` (or ``MMMOBILEONE_DEBUG=1``) shows the traceback
+of user errors too.
 """
 import argparse
 import logging
@@ -15,10 +17,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, ROOT)
 
+from mmmobileone.errors import MMMobileOneError  # noqa: E402
+
 #: Exit status of the tools for a user error (bad path, value, checkpoint or flag).
 EXIT_USER_ERROR = 1
 #: Errors that are the user's to fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (FileNotFoundError, ValueError, OSError)
+USER_ERRORS = (MMMobileOneError, )
 DEBUG_ENV = 'MMMOBILEONE_DEBUG'
 WORKFLOW_DOCS = 'docs/workflow.md'
 
@@ -76,7 +80,11 @@ def report_user_error(error: BaseException, docs: str = WORKFLOW_DOCS) -> int:
 
 def run_tool(main: Callable[[Optional[Sequence[str]]], object],
              argv: Optional[Sequence[str]] = None, docs: str = WORKFLOW_DOCS) -> int:
-    """Run ``main(argv)``: 0 on success, one logged line and status 1 on a user error."""
+    """Run ``main(argv)``: 0 on success, one logged line and status 1 on a user error.
+
+    User errors are :data:`USER_ERRORS` (:class:`~mmmobileone.errors.MMMobileOneError`); every
+    other exception propagates with its traceback (Python exits with status 1).
+    """
     setup_logging()
     try:
         main(argv)
@@ -85,3 +93,12 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], object],
             raise
         return report_user_error(error, docs)
     return 0
+
+
+def build_runner(cfg):
+    """mmengine's ``Runner.from_cfg(cfg)``, or the registered ``runner_type`` (as mmyolo)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

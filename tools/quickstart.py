@@ -26,7 +26,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmmobileone.analysis.machine import cpu_capability  # noqa: E402
 from mmmobileone.apis import run_demo  # noqa: E402
 from mmmobileone.datasets.synthetic import generate_coco  # noqa: E402
-from tools.common import setup_logging  # noqa: E402
+from tools.common import run_tool  # noqa: E402
 from tools.test import test as run_test  # noqa: E402
 from tools.train import train as run_train  # noqa: E402
 
@@ -70,10 +70,9 @@ def _step(number: int, text: str) -> None:
     logger.info(f'[{number}/4] {text}')
 
 
-def main(argv=None) -> dict:
-    """Run the four steps; returns a summary (times, metrics, paths)."""
+def run_quickstart(argv=None) -> dict:
+    """Run the four steps; returns a summary (times, metrics, paths); raises on errors."""
     args = parse_args(argv)
-    setup_logging()
     start = time.time()
     _step(1, f'writing a synthetic COCO-format dataset to {args.data_root}/')
     counts = generate_coco(args.data_root, num_train=args.num_train, num_val=args.num_val,
@@ -124,5 +123,10 @@ def main(argv=None) -> dict:
     return summary
 
 
+def main(argv=None) -> int:
+    """The exit status: 0, or 1 for a user error (logged as one line)."""
+    return run_tool(run_quickstart, argv)
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,8 +1,10 @@
 """Test a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--out F.pkl] [--show-dir D]``.
 
 Prints the task's metrics (top-1/top-5, COCO bbox mAP or mIoU). The network is fused before
-inference unless ``--no-fuse``; see docs/workflow.md for the flags. User errors are one line and
-exit status 1 (``--debug`` shows the traceback).
+inference unless ``--no-fuse``; see docs/workflow.md for the flags. As mmyolo's tool: parse ->
+``Config.fromfile`` -> merge what the flags ask (checkpoint, ``--no-fuse``, ``--show-dir``,
+``--out``, work dir, ``--cfg-options``, launcher) -> ``Runner.from_cfg``. User errors are one
+line and exit status 1 (``--debug`` shows the traceback).
 """
 import argparse
 import os.path as osp
@@ -13,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
 
-from tools.common import run_tool  # noqa: E402
+from tools.common import build_runner, run_tool  # noqa: E402
 from tools.train import add_common_args, merge_common_args  # noqa: E402
 
 
@@ -38,8 +40,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     form (fused or train-time) does not fit the config, fails here with a message that says
     what to do.
     """
-    from mmmobileone.engine.runner import (check_load_from, dump_predictions, enable_visualization,
-                                           set_fused_testing)
+    from mmmobileone.engine.resume import check_load_from
+    from mmmobileone.engine.test_options import (dump_predictions, enable_visualization,
+                                                 set_fused_testing)
     merge_common_args(cfg, args)
     check_load_from(cfg, args.checkpoint, 'checkpoint')
     cfg.load_from = args.checkpoint
@@ -53,20 +56,23 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 
 def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Config, argparse.Namespace]:
-    """The checked test config for ``argv`` (no Runner yet); raises on user errors."""
+    """The test config for ``argv`` (no Runner yet), after the pre-flight checks; raises on user
+    errors. It is ``Config.fromfile(CONFIG)`` with the flags merged, nothing else."""
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
     from mmmobileone.apis import load_config
     from mmmobileone.datasets import check_dataset_paths, check_user_data
+    from mmmobileone.engine.safeguards import warn_missing_safeguards
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config), args)
+    warn_missing_safeguards(cfg, training=False)  # one warning line; the config stays as it is
     check_dataset_paths(cfg, ('test', ))
-    check_user_data(cfg, ('test', ))  # COCO files by file and index; checked image loading
+    check_user_data(cfg, ('test', ))  # COCO files by file and index, split files, image folders
     return cfg, args
 
 
 def test(argv: Optional[Sequence[str]] = None) -> Dict:
     """Test as the command line does; returns the metrics (raises on errors)."""
-    from mmmobileone.engine.runner import build_runner, format_metrics
+    from mmmobileone.engine.test_options import format_metrics
     cfg, args = prepare(argv)
     runner = build_runner(cfg)
     metrics = runner.test()

@@ -1,11 +1,16 @@
 """Train a MobileOne model: ``python tools/train.py CONFIG [--work-dir DIR] [...]``.
 
 Serves mmpretrain, mmdet and mmseg configs alike (the config's ``default_scope`` decides which
-library builds the model, datasets and metrics); the Runner is mmengine's. See
-docs/workflow.md for the flags. A user error (missing config, dataset or checkpoint, a corrupt
-checkpoint, a fused checkpoint for a train-time config, a ``Pretrained`` checkpoint that would
-leave model tensors unloaded, a bad flag or value) is logged as one line and exits with status
-1; ``--debug`` shows the traceback.
+library builds the model, datasets and metrics); the Runner is mmengine's. As mmyolo's tool:
+parse -> ``Config.fromfile`` -> merge what the flags ask -> ``Runner.from_cfg``. The config is the
+experiment: the hooks and data classes of a run are the config's (the shipped configs declare
+mmmobileone's safeguards, ``configs/_base_/runtime_safeguards.py``; a config without them gets
+one warning line, and runs as written). Pre-flight checks (dataset paths and files, the
+``--resume`` / ``load_from`` checkpoint, reachable pretrained weights) change nothing in the run.
+See docs/workflow.md for the flags. A user error (missing config, dataset or checkpoint, a
+corrupt checkpoint, a fused checkpoint for a train-time config, a ``Pretrained`` checkpoint that
+would leave model tensors unloaded, a bad value) is logged as one line and exits with status 1;
+``--debug`` shows the traceback.
 """
 import argparse
 import os
@@ -17,7 +22,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
 
-from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, build_runner, run_tool  # noqa: E402
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 
@@ -50,7 +55,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
     """``--cfg-options``, the launcher and the work dir (shared with tools/test.py)."""
-    from mmmobileone.engine.runner import prepare_distributed
+    from mmmobileone.engine.distributed import prepare_distributed
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
@@ -64,10 +69,9 @@ def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply the command line to ``cfg`` (in place) and return it."""
-    from mmmobileone.engine.runner import (add_training_safeguards, auto_resume, check_load_from,
-                                           enable_amp, enable_auto_scale_lr, resume_from_checkpoint,
-                                           warn_resume_caveats)
+    """Apply what the flags ask to ``cfg`` (in place) and return it; nothing else changes."""
+    from mmmobileone.engine.resume import auto_resume, check_load_from, resume_from_checkpoint
+    from mmmobileone.engine.train_options import enable_amp, enable_auto_scale_lr
     merge_common_args(cfg, args)
     if args.amp:
         enable_amp(cfg)
@@ -79,35 +83,33 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         resume_from_checkpoint(cfg, args.resume)
     elif cfg.get('load_from'):
         check_load_from(cfg, cfg.load_from, 'load_from checkpoint')
-    # atomic checkpoints, stop on divergence, per-epoch seeds (docs/workflow.md)
-    add_training_safeguards(cfg)
-    warn_resume_caveats(cfg)
     return cfg
 
 
 def prepare(argv: Optional[Sequence[str]] = None) -> Config:
-    """The checked training config for ``argv`` (no Runner yet); raises on user errors."""
+    """The training config for ``argv`` (no Runner yet), after the pre-flight checks; raises on
+    user errors. It is ``Config.fromfile(CONFIG)`` with the flags merged, nothing else."""
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
     from mmmobileone.apis import load_config
     from mmmobileone.datasets import check_dataset_paths, check_user_data
     from mmmobileone.engine.pretrained import check_pretrained_checkpoints
+    from mmmobileone.engine.resume import warn_resume_caveats
+    from mmmobileone.engine.safeguards import warn_missing_safeguards
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config), args)
+    # pre-flight: warnings and early errors only, the config stays as it is
+    warn_missing_safeguards(cfg)
+    warn_resume_caveats(cfg)
     splits = ('train', 'val') if cfg.get('val_cfg') else ('train', )
     check_dataset_paths(cfg, splits)
-    check_user_data(cfg, splits)  # COCO files by file and index; checked image loading
+    check_user_data(cfg, splits)  # COCO files by file and index, split files, image folders
     check_pretrained_checkpoints(cfg)  # init_cfg weights: cached, local or reachable
     return cfg
 
 
 def train(argv: Optional[Sequence[str]] = None):
     """Train as the command line does; returns the Runner after training (raises on errors)."""
-    from mmmobileone.engine.pretrained import check_pretrained_inits
-    from mmmobileone.engine.runner import build_runner
-    cfg = prepare(argv)
-    runner = build_runner(cfg)
-    # every Pretrained init loads all tensors of its module (mmengine only logs missing ones)
-    check_pretrained_inits(runner.model, load_from=cfg.get('load_from'))
+    runner = build_runner(prepare(argv))
     runner.train()
     return runner
 

@@ -10,10 +10,11 @@
 # The schedule (50 epochs, 500 warmup iterations, cosine to 1e-6) and the data live in
 # deeplabv3_mobileone_{voc,voconly,ade20k}.py. The output-stride-8 form (ASPP 512 channels, rates
 # 12/24/36, cvnets v0.2's later recipe) is in the deeplabv3_mobileone_*_os8_*.py configs.
-_base_ = ['./mobileone_pretrained.py']
+_base_ = ['./mobileone_pretrained.py', './runtime_safeguards.py']
 
 custom_imports = dict(
-    imports=['mmmobileone', 'mmmobileone.integrations.mmseg'], allow_failed_imports=False)
+    imports=_base_.safeguard_imports + ['mmmobileone.integrations.mmseg'],
+    allow_failed_imports=False)
 
 # SyncBN everywhere: mmengine's Runner turns it into BN in a single-process run.
 norm_cfg = dict(type='SyncBN', requires_grad=True)

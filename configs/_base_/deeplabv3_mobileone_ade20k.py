@@ -23,7 +23,7 @@ warmup_iters = 500
 # cvnets' random_resize min 256 / max 1024), random crop 512 (padded with 255 = ignore where the
 # image is smaller), horizontal flip
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=_base_.crop_size),
@@ -38,6 +38,13 @@ train_dataloader = dict(
     batch_size=16,
     sampler=dict(type='mmmobileone.SeededInfiniteSampler', shuffle=True),
     dataset=dict(pipeline=train_pipeline))
+# mmseg's test pipeline with mmmobileone's checked image loading (runtime_safeguards.py)
+test_pipeline = [
+    dict(_base_.test_pipeline[0], type='mmmobileone.LoadImageFromFile'),
+    *_base_.test_pipeline[1:]
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 model = dict(decode_head=dict(num_classes=150))
 
@@ -48,11 +55,13 @@ param_scheduler = [
          end=max_iters)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=eval_interval)
+# the safeguards of runtime_safeguards.py (SafeCheckpointHook, FiniteLossHook, EpochSeedHook, ...)
 default_hooks = dict(
+    _base_.safeguard_hooks,
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=eval_interval,
+    checkpoint=dict(type='mmmobileone.SafeCheckpointHook', by_epoch=False, interval=eval_interval,
                     max_keep_ckpts=2, save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

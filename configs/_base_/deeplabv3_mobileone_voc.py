@@ -23,12 +23,12 @@ resize = dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), ke
 crop = dict(type='RandomCrop', crop_size=_base_.crop_size)
 flip = dict(type='RandomFlip', prob=0.5)
 voc_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='LoadAnnotations'), resize, crop, flip,
     dict(type='PackSegInputs')
 ]
 coco_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='mmmobileone.LoadCOCOVOCAnnotations'), resize, crop, flip,
     dict(type='PackSegInputs')
 ]
@@ -63,6 +63,13 @@ train_dataloader = dict(
     sampler=dict(type='mmmobileone.SeededSampler', shuffle=True),
     drop_last=True,
     dataset=dict(type='ConcatDataset', datasets=[voc_train, voc_aug, coco_train]))
+# mmseg's test pipeline with mmmobileone's checked image loading (runtime_safeguards.py)
+test_pipeline = [
+    dict(_base_.test_pipeline[0], type='mmmobileone.LoadImageFromFile'),
+    *_base_.test_pipeline[1:]
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 # 50 epochs, counted by an epoch-based loop: how many COCO images show a VOC class is known only
 # once the instances json is read (COCOVOCDataset logs the count), so the schedule cannot be a
@@ -77,12 +84,14 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min_ratio=0.01, by_epoch=True, begin=0, end=max_epochs,
          convert_to_iter_based=True)
 ]
+# the safeguards of runtime_safeguards.py (SafeCheckpointHook, FiniteLossHook, EpochSeedHook, ...)
 default_hooks = dict(
+    _base_.safeguard_hooks,
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=5, max_keep_ckpts=2,
-                    save_best='mIoU'),
+    checkpoint=dict(type='mmmobileone.SafeCheckpointHook', by_epoch=True, interval=5,
+                    max_keep_ckpts=2, save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 log_processor = dict(by_epoch=True)

@@ -7,9 +7,11 @@
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs32_pil_resize.py',
     'mmpretrain::_base_/default_runtime.py',
+    './runtime_safeguards.py',
 ]
 custom_imports = dict(
-    imports=['mmmobileone', 'mmmobileone.integrations.mmpretrain'], allow_failed_imports=False)
+    imports=_base_.safeguard_imports + ['mmmobileone.integrations.mmpretrain'],
+    allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
@@ -26,10 +28,22 @@ model = dict(
 # SeededSampler: every image's augmentation is drawn from (seed, epoch, index), not from the state
 # of the persistent worker that loads it, so a resumed run repeats an uninterrupted one exactly
 # (docs/workflow.md, "What survives what").
+# mmpretrain's pipelines with mmmobileone's checked image loading (runtime_safeguards.py).
+train_pipeline = [
+    dict(_base_.train_pipeline[0], type='mmmobileone.LoadImageFromFile'),
+    *_base_.train_pipeline[1:]
+]
+test_pipeline = [
+    dict(_base_.test_pipeline[0], type='mmmobileone.LoadImageFromFile'),
+    *_base_.test_pipeline[1:]
+]
 train_dataloader = dict(
     batch_size=32,
     persistent_workers=True,
-    sampler=dict(type='mmmobileone.SeededSampler', shuffle=True))
+    sampler=dict(type='mmmobileone.SeededSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
@@ -53,4 +67,7 @@ custom_hooks = [
     # validate / test the fused network, write work_dir/deploy.pth after training
     dict(type='mmmobileone.ReparamHook'),
 ]
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+# the safeguards of runtime_safeguards.py (SafeCheckpointHook, FiniteLossHook, EpochSeedHook, ...)
+default_hooks = dict(_base_.safeguard_hooks,
+                     checkpoint=dict(type='mmmobileone.SafeCheckpointHook', interval=1,
+                                     max_keep_ckpts=3))

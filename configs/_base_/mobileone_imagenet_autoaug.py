@@ -3,7 +3,7 @@
 _base_ = ['./mobileone_imagenet.py']
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(

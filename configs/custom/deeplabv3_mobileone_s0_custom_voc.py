@@ -40,7 +40,7 @@ model = dict(
     decode_head=dict(norm_cfg=norm_cfg, num_classes=len(classes)))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
@@ -49,7 +49,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')

@@ -20,13 +20,13 @@ model = dict(head=dict(num_classes=num_classes, topk=(1, ), loss=dict(label_smoo
 data_preprocessor = dict(num_classes=num_classes)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.5, 1.0), backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='ResizeEdge', scale=72, edge='short', backend='pillow'),
     dict(type='CenterCrop', crop_size=64),
     dict(type='PackInputs'),
@@ -53,5 +53,4 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=256)
 custom_hooks = [dict(type='mmmobileone.ReparamHook')]  # no EMA in so short a run
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=max_epochs,
-                                     max_keep_ckpts=1, save_optimizer=False))
+default_hooks = dict(checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_optimizer=False))

@@ -44,14 +44,14 @@ model = dict(
             max_sizes=[40, 70, 100, 128])))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='mmmobileone.LoadImageFromFile'),
     dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(

@@ -15,6 +15,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointError, ConfigError
 from ..fileio import load_checkpoint, save_checkpoint_atomic
 from ..models.reparam import (checkpoint_is_fused, fused_checkpoint, needs_fusion,
                               reparameterize_model)
@@ -67,8 +68,8 @@ def _outputs(model: nn.Module, inputs: Tensor) -> List[Tensor]:
     if not outputs:
         outputs = _flatten(model.extract_feat(inputs))
     if not outputs:
-        raise ValueError(f'cannot compare outputs of {type(model).__name__}: neither '
-                         'mode="tensor" nor extract_feat returns tensors')
+        raise ConfigError(f'cannot compare outputs of {type(model).__name__}: neither '
+                          'mode="tensor" nor extract_feat returns tensors')
     return outputs
 
 
@@ -115,28 +116,28 @@ def fuse_checkpoint(config: ConfigLike,
             the config already builds the fused network; or the outputs differ.
     """
     if osp.abspath(out_file) == osp.abspath(checkpoint):
-        raise ValueError(f'the output file {out_file!r} is the input checkpoint; write the '
-                         'deployed checkpoint to another file')
+        raise ConfigError(f'the output file {out_file!r} is the input checkpoint; write the '
+                          'deployed checkpoint to another file')
     config = load_config(config)
     backbone = config.model.get('backbone')
     if not backbone:
-        raise ValueError('the config has no model.backbone; only models with a MobileOne '
-                         '(re-parameterizable) backbone can be converted')
+        raise ConfigError('the config has no model.backbone; only models with a MobileOne '
+                          '(re-parameterizable) backbone can be converted')
     if backbone.get('deploy', False):
-        raise ValueError('the config builds the fused network (model.backbone.deploy=True); '
-                         'pass the training config, with deploy=False')
+        raise ConfigError('the config builds the fused network (model.backbone.deploy=True); '
+                          'pass the training config, with deploy=False')
     ckpt = load_checkpoint(checkpoint)
     if checkpoint_is_fused(ckpt):
-        raise ValueError(f'{checkpoint!r} is already fused (deployed): nothing to convert; use '
-                         'it with model.backbone.deploy=True')
+        raise CheckpointError(f'{checkpoint!r} is already fused (deployed): nothing to convert; '
+                              'use it with model.backbone.deploy=True')
 
     try:
         model = init_model(config, ckpt, fuse=False)
     except ValueError as error:
-        raise ValueError(f'{checkpoint!r}: {error}') from error
+        raise CheckpointError(f'{checkpoint!r}: {error}') from error
     if not needs_fusion(model):
-        raise ValueError(f'the model of the config has nothing to fuse ({type(model).__name__}'
-                         ' without re-parameterizable modules)')
+        raise ConfigError(f'the model of the config has nothing to fuse ({type(model).__name__}'
+                          ' without re-parameterizable modules)')
     fused = reparameterize_model(model).eval()
 
     deploy_cfg = copy.deepcopy(config)
@@ -147,8 +148,9 @@ def fuse_checkpoint(config: ConfigLike,
     inputs = torch.randn(1, 3, *input_shape, generator=torch.Generator().manual_seed(seed))
     error = _relative_error(_outputs(deployed, inputs), _outputs(model, inputs))
     if not error <= tolerance:
-        raise ValueError(f'the deployed model does not reproduce the training model: relative '
-                         f'output error {error:.3g} > tolerance {tolerance:g}; nothing written')
+        raise CheckpointError(f'the deployed model does not reproduce the training model: '
+                              f'relative output error {error:.3g} > tolerance {tolerance:g}; '
+                              'nothing written')
 
     meta = dict(ckpt.get('meta') or {})
     meta['converted_from'] = osp.basename(checkpoint)

@@ -13,6 +13,7 @@ from mmengine.model import revert_sync_batchnorm
 from torch import Tensor, nn
 
 from ..datasets.checks import iter_dataset_cfgs
+from ..errors import CheckpointError, MissingPathError
 from ..fileio import load_checkpoint
 from ..models.reparam import check_checkpoint_form, needs_fusion, reparameterize_model
 
@@ -38,11 +39,11 @@ def load_config(config: ConfigLike, cfg_options: Optional[Dict] = None) -> Confi
         try:
             cfg = get_config(config)
         except (FileNotFoundError, ModuleNotFoundError, ValueError) as error:
-            raise FileNotFoundError(f'config {config!r} not found ({error})') from error
+            raise MissingPathError(f'config {config!r} not found ({error})') from error
     else:
         if not osp.isfile(config):
-            raise FileNotFoundError(f'config file {config!r} not found (working directory '
-                                    f'{os.getcwd()!r}); the shipped configs are in configs/')
+            raise MissingPathError(f'config file {config!r} not found (working directory '
+                                   f'{os.getcwd()!r}); the shipped configs are in configs/')
         cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -73,8 +74,8 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Tensor], w
         state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
     problems = describe_mismatch(model, state_dict)
     if problems:
-        raise ValueError(f'{what} does not match the model the config builds '
-                         f'({"; ".join(problems)}); pass the config it was trained with')
+        raise CheckpointError(f'{what} does not match the model the config builds '
+                              f'({"; ".join(problems)}); pass the config it was trained with')
     model.load_state_dict(state_dict, strict=True)
 
 

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
+from ..errors import ConfigError
+
 #: The tensors of a BatchNorm layer, as they appear in a state dict.
 BN_TENSORS = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
@@ -113,5 +115,5 @@ LAYOUTS: Dict[str, Layout] = {layout.name: layout for layout in (APPLE, TIMM)}
 def get_layout(name: str) -> Layout:
     """Return the layout called ``name`` (``'apple'`` or ``'timm'``)."""
     if name not in LAYOUTS:
-        raise ValueError(f'unknown checkpoint layout {name!r}; choose one of {sorted(LAYOUTS)}')
+        raise ConfigError(f'unknown checkpoint layout {name!r}; choose one of {sorted(LAYOUTS)}')
     return LAYOUTS[name]

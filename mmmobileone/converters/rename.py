@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from ..errors import CheckpointError, ConfigError
 from ..fileio import save_checkpoint_atomic
 from ..models.backbones import ARCH_SETTINGS, MobileOne
 from ..models.reparam import FUSED_KEY_SUFFIX, TRAIN_KEY_SUFFIX
@@ -26,7 +27,7 @@ HEAD_KEYS = ('head.fc.weight', 'head.fc.bias')
 MAX_LISTED = 8
 
 
-class ConversionError(ValueError):
+class ConversionError(CheckpointError):
     """A checkpoint does not match the layout or the architecture it is converted as."""
 
 
@@ -161,7 +162,7 @@ def convert_state_dict(checkpoint: Mapping, layout: str, arch: str = 'auto',
     """
     rules: Layout = get_layout(layout)
     if arch != 'auto' and arch not in ARCH_SETTINGS:
-        raise ValueError(f"unknown arch {arch!r}; choose 'auto' or one of {sorted(ARCH_SETTINGS)}")
+        raise ConfigError(f"unknown arch {arch!r}; choose 'auto' or one of {sorted(ARCH_SETTINGS)}")
     state_dict = unwrap_state_dict(checkpoint)
     not_tensors = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     unknown, mapped, origin = [], OrderedDict(), {}

@@ -5,6 +5,8 @@ from typing import Dict, Iterator, List, Tuple
 
 from mmengine.config import Config
 
+from ..errors import MissingPathError
+
 DATA_DOCS = 'README.md, section "Datasets"'
 
 
@@ -46,7 +48,7 @@ def _expected_paths(dataset: Dict) -> List[str]:
 
 
 def check_dataset_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
-    """Raise ``FileNotFoundError`` naming the first missing dataset folder or file.
+    """Raise :class:`~mmmobileone.errors.MissingPathError` for the first missing dataset path.
 
     Looks at ``{split}_dataloader.dataset`` (through RepeatDataset / ConcatDataset wrappers) for
     each split in ``splits``; paths are relative to the working directory, as in the
@@ -60,7 +62,7 @@ def check_dataset_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
         for where, dataset in datasets:
             for path in _expected_paths(dataset):
                 if not osp.exists(path):
-                    raise FileNotFoundError(
+                    raise MissingPathError(
                         f'dataset path {path!r} not found (from {where}, dataset type '
                         f"{dataset.get('type')!r}; working directory {os.getcwd()!r}). Put the "
                         f'data there, or point the config at it with --cfg-options '
@@ -72,18 +74,16 @@ def check_user_data(cfg: Config, splits=('train', 'val', 'test')) -> None:
 
     Every COCO-format annotation file of ``splits`` (datasets and metrics) is validated by file
     and index (:func:`~mmmobileone.datasets.validate.check_coco_datasets`), every other dataset
-    must list an image (:func:`~mmmobileone.datasets.validate.check_dataset_lists`), and the
-    config's image loading, COCO datasets and COCO metrics become mmmobileone's checked
-    drop-ins (:func:`~mmmobileone.datasets.checked.use_checked_dropins`).
+    must list an image (:func:`~mmmobileone.datasets.validate.check_dataset_lists`). Nothing in
+    the config is changed: the checked data classes are declared by the configs themselves
+    (``configs/_base_/runtime_safeguards.py``).
 
     Raises:
-        ValueError: For an empty, non-JSON or invalid annotation file, an empty split file or
+        DataError: For an empty, non-JSON or invalid annotation file, an empty split file or
             image folder (naming it).
     """
     import logging
 
-    from .checked import use_checked_dropins
     from .validate import check_coco_datasets, check_dataset_lists
-    use_checked_dropins(cfg)
     check_coco_datasets(cfg, splits, logger=logging.getLogger('mmmobileone.datasets'))
     check_dataset_lists(cfg, splits)

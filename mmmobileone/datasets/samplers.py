@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from mmengine.dataset import DefaultSampler, InfiniteSampler
 
+from ..errors import ConfigError
 from ..registry import DATA_SAMPLERS
 
 __all__ = [
@@ -61,7 +62,7 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     """
     for name, value in (('seed', seed), ('epoch', epoch), ('index', index)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f'sample_seed: {name} must be a non-negative integer, got {value!r}')
+            raise ConfigError(f'sample_seed: {name} must be a non-negative integer, got {value!r}')
     state = np.random.SeedSequence((int(seed), int(epoch), int(index))).generate_state(1)
     return int(state[0])
 

@@ -36,6 +36,8 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ..errors import DataError, MissingPathError
+
 #: How many offending indices or annotation ids a message lists.
 MAX_LISTED = 5
 #: COCO files larger than this (COCO's own instances files: 450 MiB) are not validated before
@@ -70,20 +72,20 @@ def load_json_file(path: str, what: str = 'annotation file') -> Any:
         ValueError: If the file is empty or not valid JSON (with the line and column).
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} {path!r} not found (working directory {os.getcwd()!r})')
+        raise MissingPathError(f'{what} {path!r} not found (working directory {os.getcwd()!r})')
     with open(path, 'rb') as f:
         raw = f.read()
     if not raw.strip():
-        raise ValueError(f'{what} {path!r} is empty ({len(raw)} bytes); expected a COCO-format '
-                         f'JSON object with "images", "annotations" and "categories"')
+        raise DataError(f'{what} {path!r} is empty ({len(raw)} bytes); expected a COCO-format '
+                        f'JSON object with "images", "annotations" and "categories"')
     try:
         return json.loads(raw.decode('utf-8-sig'))
     except UnicodeDecodeError as error:
-        raise ValueError(f'{what} {path!r} is not JSON: not UTF-8 text (byte {error.start})'
-                         ) from None
+        raise DataError(f'{what} {path!r} is not JSON: not UTF-8 text (byte {error.start})'
+                        ) from None
     except json.JSONDecodeError as error:
-        raise ValueError(f'{what} {path!r} is not valid JSON: {error.msg} at line {error.lineno} '
-                         f'column {error.colno}') from None
+        raise DataError(f'{what} {path!r} is not valid JSON: {error.msg} at line {error.lineno} '
+                        f'column {error.colno}') from None
 
 
 def normalize_coco(data: Dict) -> List[str]:
@@ -232,10 +234,10 @@ class CocoProblems:
     def raise_errors(self) -> None:
         """``ValueError`` listing every error in one message (if there is any)."""
         if self.errors:
-            raise ValueError(f'{len(self.errors)} problem(s) in COCO-format annotation file '
-                             f'{self.path!r}: ' + '; '.join(self.errors) +
-                             '. Fix the file (or the config\'s data_root / data_prefix) and '
-                             'run again; see docs/detection.md, "Your own dataset"')
+            raise DataError(f'{len(self.errors)} problem(s) in COCO-format annotation file '
+                            f'{self.path!r}: ' + '; '.join(self.errors) +
+                            '. Fix the file (or the config\'s data_root / data_prefix) and '
+                            'run again; see docs/detection.md, "Your own dataset"')
 
 
 def dropped_boxes_warning(path: str, dropped: Dict[str, List], total: int,
@@ -501,7 +503,7 @@ def _check_json_start(path: str, what: str) -> None:
     with open(path, 'rb') as f:
         head = f.read(4096).lstrip(b'\xef\xbb\xbf \t\r\n')
     if head[:1] not in (b'{', b'['):
-        raise ValueError(f'{what} {path!r} is not valid JSON: it starts with {head[:20]!r}')
+        raise DataError(f'{what} {path!r} is not valid JSON: it starts with {head[:20]!r}')
 
 
 def check_dataset_lists(cfg, splits=('train', 'val', 'test')) -> None:
@@ -534,13 +536,13 @@ def check_dataset_lists(cfg, splits=('train', 'val', 'test')) -> None:
                 elif osp.isfile(path) and path.endswith('.txt'):
                     with open(path, 'rb') as f:
                         if not any(line.strip() for line in f):
-                            raise ValueError(f'split file {path!r} (from {where}.ann_file) lists '
-                                             f'no images: it is empty')
+                            raise DataError(f'split file {path!r} (from {where}.ann_file) lists '
+                                            f'no images: it is empty')
                 continue
             prefix = dataset.get('data_prefix')
             if isinstance(prefix, dict):
                 prefix = prefix.get('img_path', prefix.get('img'))
             folder = _join(root, prefix) if isinstance(prefix, str) and prefix else root
             if folder and osp.isdir(folder) and _first_file(folder) is None:
-                raise ValueError(f'image folder {folder!r} (from {where}) holds no files: no '
-                                 f'image to train or test on')
+                raise DataError(f'image folder {folder!r} (from {where}) holds no files: no '
+                                f'image to train or test on')

@@ -27,6 +27,9 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ..errors import CheckpointError, MissingPathError
+from .config_tree import iter_config_dicts
+
 #: ``init_cfg`` types that load a checkpoint (mmengine's ``PretrainedInit``).
 PRETRAINED_TYPES = ('Pretrained', 'PretrainedInit')
 #: How many tensor names an :class:`IncompletePretrainedError` lists.
@@ -51,14 +54,9 @@ def iter_pretrained_checkpoints(node: Any, where: str = 'model') -> Iterator[Tup
         >>> list(iter_pretrained_checkpoints(model))
         [('model.backbone.init_cfg', 'a.pth')]
     """
-    if isinstance(node, dict):
-        if node.get('type') in PRETRAINED_TYPES and isinstance(node.get('checkpoint'), str):
-            yield where, node['checkpoint']
-        for key, value in node.items():
-            yield from iter_pretrained_checkpoints(value, f'{where}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for index, value in enumerate(node):
-            yield from iter_pretrained_checkpoints(value, f'{where}.{index}')
+    for key, cfg in iter_config_dicts(node, where):
+        if cfg.get('type') in PRETRAINED_TYPES and isinstance(cfg.get('checkpoint'), str):
+            yield key, cfg['checkpoint']
 
 
 def torch_hub_checkpoint_path(url: str) -> str:
@@ -139,18 +137,18 @@ def check_pretrained_checkpoints(cfg: Dict,
             reason = probe_url(checkpoint, timeout=timeout, opener=opener)
             if reason is None:
                 continue
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'cannot download the pretrained weights of {key} from {checkpoint} ({reason}; '
                 f'not in the download cache {osp.dirname(cached)}): {_how_to_fix(key)}')
         if '://' in checkpoint:
             continue  # s3://, petrel://, ...: mmengine's file backends
         if not osp.isfile(checkpoint):
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f'the pretrained weights of {key} do not exist: {checkpoint!r}; '
                 f'{_how_to_fix(key)}')
 
 
-class IncompletePretrainedError(ValueError):
+class IncompletePretrainedError(CheckpointError):
     """A ``Pretrained`` checkpoint would leave tensors of its module unloaded (one line)."""
 
 
@@ -202,8 +200,8 @@ def read_pretrained_state_dict(checkpoint: str, prefix: Optional[str] = None) ->
             data = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state_dict = data.get('state_dict', data) if isinstance(data, dict) else None
     if not isinstance(state_dict, dict):
-        raise ValueError(f'checkpoint {checkpoint!r} holds no state dict '
-                         f'(got a {type(state_dict).__name__})')
+        raise CheckpointError(f'checkpoint {checkpoint!r} holds no state dict '
+                              f'(got a {type(state_dict).__name__})')
     if not prefix:
         return {re.sub(r'^module\.', '', key): value for key, value in state_dict.items()}
     prefix = prefix if prefix.endswith('.') else f'{prefix}.'

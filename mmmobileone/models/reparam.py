@@ -20,6 +20,7 @@ import torch
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ..errors import CheckpointError
 from ..version import __version__
 
 #: Name of a fused unit's convolution (mmpretrain's, kept for checkpoint compatibility).
@@ -170,12 +171,12 @@ def check_checkpoint_form(checkpoint: Mapping, deploy: bool, what: str) -> None:
     """
     form = state_dict_form(checkpoint.get('state_dict', checkpoint))
     if form == 'fused' and not deploy:
-        raise ValueError(
+        raise CheckpointError(
             f'{what} is a fused (deployed) checkpoint but the config builds the train-time '
             'network: add --cfg-options model.backbone.deploy=True, or use the training '
             'checkpoint instead')
     if form == 'unfused' and deploy:
-        raise ValueError(
+        raise CheckpointError(
             f'{what} is a train-time (unfused) checkpoint but the config builds the fused '
             'network (model.backbone.deploy=True): drop deploy=True, or convert it with '
             'tools/model_converters/reparameterize.py')
@@ -191,13 +192,13 @@ def fused_checkpoint(fused_model: nn.Module, meta: Optional[Dict] = None) -> Dic
         ValueError: the model is not fused, or a weight is not finite (NaN or infinite).
     """
     if needs_fusion(fused_model):
-        raise ValueError('fused_checkpoint expects a fused model; fuse it first with '
-                         'mmmobileone.reparameterize_model')
+        raise CheckpointError('fused_checkpoint expects a fused model; fuse it first with '
+                              'mmmobileone.reparameterize_model')
     state_dict = {k: v.detach().cpu() for k, v in fused_model.state_dict().items()}
     bad = [k for k, v in state_dict.items() if v.is_floating_point() and not v.isfinite().all()]
     if bad:
-        raise ValueError(f'refusing to write a deployed checkpoint with non-finite weights '
-                         f'({len(bad)} tensors, e.g. {bad[0]!r}): training diverged')
+        raise CheckpointError(f'refusing to write a deployed checkpoint with non-finite weights '
+                              f'({len(bad)} tensors, e.g. {bad[0]!r}): training diverged')
     meta = dict(meta or {})
     meta.update(deploy=True, mmmobileone_version=__version__)
     return dict(meta=meta, state_dict=state_dict)

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from mmmobileone.errors import MMMobileOneError  # noqa: E402
 from tools.common import add_debug_flag, run_tool  # noqa: E402
 
 #: CPU path name -> environment it sets.
@@ -106,8 +107,8 @@ def spread(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     logger.info('\n%s', text)
     failed = [f'{r["isa"]}_seed{r["seed"]}' for r in runs if r['failed']]
     if failed:
-        raise ValueError(f'quickstart run(s) {", ".join(failed)} failed: see quickstart.log in '
-                         f'their folders under {args.out_dir}')
+        raise MMMobileOneError(f'quickstart run(s) {", ".join(failed)} failed: see '
+                               f'quickstart.log in their folders under {args.out_dir}')
     return runs
 
 

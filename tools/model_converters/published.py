@@ -53,7 +53,7 @@ def convert(argv: Optional[Sequence[str]] = None, source: Optional[str] = None) 
         result = convert_state_dict(load_weights(args.src), args.source, arch=args.arch,
                                     backbone_only=args.backbone_only)
     except ConversionError as error:
-        raise ValueError(f'cannot convert {args.src!r} ({args.source} layout): {error}')
+        raise ConversionError(f'cannot convert {args.src!r} ({args.source} layout): {error}')
     save_converted(result, args.dst, meta=dict(source_layout=args.source,
                                                source_file=osp.basename(args.src)))
     form = 'fused (build the model with deploy=True)' if result.fused else 'unfused'

@@ -16,10 +16,20 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ...errors import MMMobileOneError, WriteError
+
 logger = logging.getLogger(__name__)
 
 #: Name of the marker file in a generated dataset's root.
 MARKER = '.mmmobileone_synthetic.json'
+
+
+class DatasetRootError(MMMobileOneError, FileExistsError):
+    """The dataset root named for a generator holds data it must not overwrite."""
+
+
+class DatasetRootIsFileError(MMMobileOneError, NotADirectoryError):
+    """The dataset root named for a generator is a file."""
 
 
 class DatasetFolder:
@@ -52,7 +62,7 @@ class DatasetFolder:
     def _claim(self, overwrite: bool, legacy: Optional[Callable[[str], bool]]) -> None:
         root, marker = self.root, osp.join(self.root, MARKER)
         if osp.exists(root) and not osp.isdir(root):
-            raise NotADirectoryError(f'dataset root {root!r} is a file')
+            raise DatasetRootIsFileError(f'dataset root {root!r} is a file')
         if osp.isfile(marker):
             try:
                 with open(marker) as f:
@@ -60,22 +70,22 @@ class DatasetFolder:
             except (OSError, ValueError):
                 previous = {}
             if previous.get('generator') != self.generator:
-                raise FileExistsError(
+                raise DatasetRootError(
                     f'{root!r} holds a dataset of another generator '
                     f'({previous.get("generator")!r}, not {self.generator!r}): refusing to '
                     'write into it; choose another root')
             if not overwrite:
-                raise FileExistsError(f'{root!r} already holds a synthetic {self.generator} '
-                                      'dataset; pass overwrite=True to write it again')
+                raise DatasetRootError(f'{root!r} already holds a synthetic {self.generator} '
+                                       'dataset; pass overwrite=True to write it again')
             self._remove(previous.get('files', []))
         elif osp.isdir(root) and os.listdir(root):
             if not (legacy is not None and legacy(root)):
-                raise FileExistsError(f'{root!r} exists and is not a synthetic dataset written '
-                                      'by mmmobileone: refusing to overwrite it; choose '
-                                      'another root')
+                raise DatasetRootError(f'{root!r} exists and is not a synthetic dataset written '
+                                       'by mmmobileone: refusing to overwrite it; choose '
+                                       'another root')
             if not overwrite:
-                raise FileExistsError(f'{root!r} already holds a synthetic {self.generator} '
-                                      'dataset; pass overwrite=True to write it again')
+                raise DatasetRootError(f'{root!r} already holds a synthetic {self.generator} '
+                                       'dataset; pass overwrite=True to write it again')
         os.makedirs(root, exist_ok=True)
         self._write_marker(complete=False)  # claimed before the first file is written
 
@@ -122,7 +132,7 @@ class DatasetFolder:
             quality: JPEG quality, 0-100.
         """
         if not cv2.imwrite(self.path(relative), image, [cv2.IMWRITE_JPEG_QUALITY, quality]):
-            raise OSError(f'cannot write {osp.join(self.root, relative)!r}')
+            raise WriteError(f'cannot write {osp.join(self.root, relative)!r}')
 
     def write_png(self, relative: str, image: Image.Image) -> None:
         """Write a PIL image as a PNG (label maps: mode ``'L'`` or ``'P'``).

@@ -20,6 +20,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
+from ...errors import ConfigError
 from ._output import DatasetFolder
 from .shapes import label_colour, rectangle_scene
 
@@ -56,8 +57,8 @@ def generate_ade20k(root: str = 'data/ade/ADEChallengeData2016',
     """
     width, height = image_size
     if width < 4 or height < 6 or min(num_train, num_val) < 0 or not 1 <= num_classes <= 255:
-        raise ValueError(f'need image_size >= (4, 6), counts >= 0 and 1 <= num_classes <= 255; '
-                         f'got {image_size}, {num_train}, {num_val}, {num_classes}')
+        raise ConfigError(f'need image_size >= (4, 6), counts >= 0 and 1 <= num_classes <= 255; '
+                          f'got {image_size}, {num_train}, {num_val}, {num_classes}')
     arguments = dict(num_train=num_train, num_val=num_val, image_size=[width, height],
                      num_classes=num_classes, seed=seed)
     rng = np.random.default_rng(seed)

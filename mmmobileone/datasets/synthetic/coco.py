@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ...errors import ConfigError
 from ._output import DatasetFolder
 from .shapes import SHAPES, mask_polygons, shape_scene
 
@@ -91,7 +92,7 @@ def coco_paths(split: str, layout: str = 'mmdet') -> Tuple[str, str]:
         'val2017')``: the ``ann_file`` and ``data_prefix.img`` of an mmdet ``CocoDataset``.
     """
     if layout not in LAYOUTS:
-        raise ValueError(f'layout must be one of {sorted(LAYOUTS)}, got {layout!r}')
+        raise ConfigError(f'layout must be one of {sorted(LAYOUTS)}, got {layout!r}')
     return tuple(pattern.format(split=split) for pattern in LAYOUTS[layout])
 
 
@@ -167,15 +168,15 @@ def generate_coco(root: str = 'data/coco_synthetic',
     classes = list(SHAPE_CLASSES) if classes is None else list(classes)
     unknown = [name for name in classes if name not in SHAPE_CLASSES]
     if not classes or unknown:
-        raise ValueError(f'classes must be a non-empty subset of {list(SHAPE_CLASSES)}; '
-                         f'got {classes!r}')
+        raise ConfigError(f'classes must be a non-empty subset of {list(SHAPE_CLASSES)}; '
+                          f'got {classes!r}')
     width, height = (image_size, image_size) if isinstance(image_size, int) else image_size
     if min(width, height) < 32 or num_train < 1 or num_val < 1 or max_objects < 1:
-        raise ValueError(f'need image_size >= 32 px, num_train, num_val, max_objects >= 1; got '
-                         f'image_size={image_size}, num_train={num_train}, num_val={num_val}, '
-                         f'max_objects={max_objects}')
+        raise ConfigError(f'need image_size >= 32 px, num_train, num_val, max_objects >= 1; got '
+                          f'image_size={image_size}, num_train={num_train}, num_val={num_val}, '
+                          f'max_objects={max_objects}')
     if not 0 < object_size[0] <= object_size[1] <= 1:
-        raise ValueError(f'object_size must satisfy 0 < min <= max <= 1; got {object_size}')
+        raise ConfigError(f'object_size must satisfy 0 < min <= max <= 1; got {object_size}')
     coco_paths('train', layout)  # checks the layout
     arguments = dict(num_train=num_train, num_val=num_val, classes=classes,
                      image_size=[width, height], max_objects=max_objects,

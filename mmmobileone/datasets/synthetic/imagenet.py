@@ -21,6 +21,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
+from ...errors import ConfigError
 from ._output import DatasetFolder
 from .shapes import SHAPES, draw_shape_mask, hue_colour, textured_background
 
@@ -119,12 +120,12 @@ def generate_imagenet(root: str = 'data/imagenet',
     names = [class_name(i) for i in range(classes)] if isinstance(classes, int) else list(
         classes)
     if not 1 <= len(names) <= MAX_CLASSES or len(set(names)) != len(names):
-        raise ValueError(f'need 1 to {MAX_CLASSES} distinct classes, got {classes!r}')
+        raise ConfigError(f'need 1 to {MAX_CLASSES} distinct classes, got {classes!r}')
     if train_per_class < 1 or val_per_class < 1:
-        raise ValueError('train_per_class and val_per_class must be >= 1, got '
-                         f'{train_per_class!r} and {val_per_class!r}')
+        raise ConfigError('train_per_class and val_per_class must be >= 1, got '
+                          f'{train_per_class!r} and {val_per_class!r}')
     if image_size < 16:
-        raise ValueError(f'image_size must be >= 16, got {image_size!r}')
+        raise ConfigError(f'image_size must be >= 16, got {image_size!r}')
     arguments = dict(classes=names, train_per_class=train_per_class,
                      val_per_class=val_per_class, image_size=image_size, meta=meta, seed=seed)
     rng = np.random.default_rng(seed)

@@ -16,6 +16,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ...errors import ConfigError
+
 Box = Tuple[int, int, int, int]  # x0, y0, x1, y1 with x1, y1 exclusive (pixel edges)
 
 #: The shape vocabulary, each with its default hue (OpenCV hue units, 0-179).
@@ -93,7 +95,7 @@ def draw_shape_mask(shape: str, height: int, width: int, center: Tuple[float, fl
         half = np.array([[-1, -aspect], [1, -aspect], [1, aspect], [-1, aspect]]) * radius
         cv2.fillPoly(mask, [_rotate(half, center, angle)], 1)
     else:
-        raise ValueError(f'unknown shape {shape!r}; known: {sorted(SHAPES)}')
+        raise ConfigError(f'unknown shape {shape!r}; known: {sorted(SHAPES)}')
     return mask
 
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ...errors import ConfigError
 from ._output import DatasetFolder
 from .coco import COCO_IDS, coco_json
 from .shapes import rectangle_scene
@@ -97,8 +98,8 @@ def generate_voc(root: str = 'data/VOCdevkit/VOC2012',
     """
     width, height = image_size
     if min(width, height) < 4 or min(num_train, num_aug, num_val) < 0:
-        raise ValueError(f'need image_size >= 4 px and counts >= 0; got image_size='
-                         f'{image_size}, counts {num_train}, {num_aug}, {num_val}')
+        raise ConfigError(f'need image_size >= 4 px and counts >= 0; got image_size='
+                          f'{image_size}, counts {num_train}, {num_aug}, {num_val}')
     arguments = dict(num_train=num_train, num_aug=num_aug, num_val=num_val,
                      image_size=[width, height], seed=seed)
     rng = np.random.default_rng(seed)

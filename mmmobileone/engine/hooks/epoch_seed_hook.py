@@ -60,7 +60,8 @@ class EpochSeedHook(Hook):
     process's generators, which this hook also makes repeatable. See docs/workflow.md ("What
     survives what").
 
-    ``tools/train.py`` adds it to every training run that lacks one. Priority ``VERY_HIGH``:
+    Declared by every shipped config (``configs/_base_/runtime_safeguards.py``,
+    ``default_hooks.epoch_seed``). Priority ``VERY_HIGH``:
     it runs before any hook that might draw random numbers at the start of an epoch.
     """
 

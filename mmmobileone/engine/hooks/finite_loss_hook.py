@@ -6,6 +6,7 @@ import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 
+from ...errors import ConfigError
 from ...registry import HOOKS
 from .checkpoint_hook import TrainingDivergedError
 
@@ -27,11 +28,12 @@ class FiniteLossHook(Hook):
     ``AssertionError``); a diverged run keeps going until then and writes non-finite
     checkpoints. This hook checks the (already computed, scalar) loss after every ``interval``
     iterations, before the EMA, logger and checkpoint hooks run (priority ``VERY_HIGH``), and
-    raises :class:`TrainingDivergedError` (a ``ValueError``: the tools log it as one line and
+    raises :class:`TrainingDivergedError` (an ``MMMobileOneError``: the tools log it as one line and
     exit with status 1) naming the iteration, the loss terms and the learning rate. Under DDP
     every rank stops together (the verdict is all-reduced).
 
-    ``tools/train.py`` adds it to every training run that lacks one.
+    Declared by every shipped config (``configs/_base_/runtime_safeguards.py``,
+    ``default_hooks.finite_loss``).
 
     Args:
         interval: Check every ``interval`` iterations (default: every iteration).
@@ -41,7 +43,7 @@ class FiniteLossHook(Hook):
 
     def __init__(self, interval: int = 1) -> None:
         if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'FiniteLossHook interval must be a positive int, got {interval!r}')
+            raise ConfigError(f'FiniteLossHook interval must be a positive int, got {interval!r}')
         self.interval = interval
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,

@@ -7,6 +7,7 @@ from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ...errors import ConfigError
 from ...fileio import save_checkpoint_atomic
 from ...models.reparam import fused_checkpoint, needs_fusion, reparameterize_model
 from ...registry import HOOKS
@@ -53,8 +54,8 @@ class ReparamHook(Hook):
                  save_deploy: bool = True,
                  deploy_filename: str = 'deploy.pth') -> None:
         if not isinstance(deploy_filename, str) or not deploy_filename.strip():
-            raise ValueError(f'deploy_filename must be a non-empty file name, got '
-                             f'{deploy_filename!r}')
+            raise ConfigError(f'deploy_filename must be a non-empty file name, got '
+                              f'{deploy_filename!r}')
         self.fuse_val = fuse_val
         self.fuse_test = fuse_test
         self.save_deploy = save_deploy
@@ -69,14 +70,14 @@ class ReparamHook(Hook):
             if not isinstance(hook, EMAHook):
                 continue
             if i > position:
-                raise ValueError(
+                raise ConfigError(
                     f'ReparamHook (priority {self.priority!r}) runs before '
                     f'{type(hook).__name__} (priority {hook.priority!r}), so validation would '
                     'fuse the raw weights instead of the EMA weights: give ReparamHook a lower '
                     "priority than EMAHook (defaults: EMAHook 'NORMAL', ReparamHook 'LOW')")
             if getattr(hook, 'evaluate_on_ema', True) and getattr(hook, 'evaluate_on_origin',
                                                                   False):
-                raise ValueError(
+                raise ConfigError(
                     'mmpretrain EMAHook(evaluate_on_origin=True) re-runs validation on '
                     'runner.model inside its after_val_epoch, where ReparamHook has put the '
                     'fused EMA model; set evaluate_on_origin=False (or fuse_val=False)')

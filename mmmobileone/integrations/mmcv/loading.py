@@ -16,10 +16,11 @@ from mmcv.transforms import LoadImageFromFile as MMCVLoadImageFromFile
 from mmengine.logging import print_log
 
 from ...datasets.validate import image_file_problem
+from ...errors import MMMobileOneError
 from ...registry import TRANSFORMS
 
 
-class UnreadableImageError(OSError):
+class UnreadableImageError(MMMobileOneError, OSError):
     """An image file that cannot be decoded; the message names the file and the reason."""
 
 

@@ -18,8 +18,8 @@ mmdet 3.3.0 with pycocotools 2.0.x reads only part of what the COCO format allow
 results on files mmdet reads) that read the file through
 :func:`mmmobileone.datasets.validate.normalize_coco`, name the file in every error, log how many
 boxes are dropped and why (with the first annotation ids), and report mAP 0 with a warning when
-nothing is predicted. ``tools/train.py`` and ``tools/test.py`` use them in place of mmdet's
-(:func:`mmmobileone.datasets.checked.use_checked_dropins`).
+nothing is predicted. The shipped mmdet configs name them (``type='mmmobileone.CocoDataset'``,
+``'mmmobileone.CocoMetric'``; see ``configs/_base_/runtime_safeguards.py``).
 """
 import logging
 from collections import OrderedDict
@@ -32,6 +32,7 @@ from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
 
 from ...datasets.validate import ann_problem, dropped_boxes_warning, load_json_file, normalize_coco
+from ...errors import DataError
 from ...registry import DATASETS, METRICS
 
 #: Items of ``CocoMetric`` for ``bbox`` / ``segm`` and for ``proposal`` (mmdet's defaults).
@@ -52,9 +53,9 @@ class NormalizedCOCO(COCO):
             return
         data = load_json_file(annotation_file)
         if not isinstance(data, dict) or not isinstance(data.get('images'), list):
-            raise ValueError(f'annotation file {annotation_file!r} is not a COCO-format object: '
-                             f'it needs an "images" list (see docs/detection.md, "Your own '
-                             f'dataset")')
+            raise DataError(f'annotation file {annotation_file!r} is not a COCO-format object: '
+                            f'it needs an "images" list (see docs/detection.md, "Your own '
+                            f'dataset")')
         self.added = normalize_coco(data)
         self.dataset = data
         self.createIndex()
@@ -77,8 +78,8 @@ class CocoDataset(MMDetCocoDataset):
         self._num_boxes = 0
         data_list = super().load_data_list()
         if not data_list:
-            raise ValueError(f'annotation file {self.ann_file!r}: the "images" list is empty: '
-                             f'no image to train or test on')
+            raise DataError(f'annotation file {self.ann_file!r}: the "images" list is empty: '
+                            f'no image to train or test on')
         warning = dropped_boxes_warning(self.ann_file, self._dropped, self._num_boxes)
         if warning:
             print_log(warning, logger='current', level=logging.WARNING)

@@ -15,6 +15,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.datasets.transforms import RandomResizedCrop
 
+from ...errors import ConfigError
 from ...registry import HOOKS
 from .transforms import ScaledAutoAugment
 
@@ -31,7 +32,7 @@ def _dataset_pipelines(dataset: Any) -> List[Any]:
         return [dataset.pipeline]
     if hasattr(dataset, 'dataset'):
         return _dataset_pipelines(dataset.dataset)
-    raise RuntimeError(f'cannot find the pipeline of dataset {type(dataset).__name__}')
+    raise ConfigError(f'cannot find the pipeline of dataset {type(dataset).__name__}')
 
 
 def _walk(transform: Any, crops: List, augments: List) -> None:
@@ -57,7 +58,7 @@ def find_train_transforms(dataset: Any) -> Tuple[List[RandomResizedCrop],
 def _positive_ints(name: str, values: Sequence, allow_empty: bool = False) -> Tuple[int, ...]:
     if not isinstance(values, (list, tuple)) or (not values and not allow_empty) or any(
             isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values):
-        raise ValueError(f'{name} must be a list of positive integers, got {values!r}')
+        raise ConfigError(f'{name} must be a list of positive integers, got {values!r}')
     return tuple(values)
 
 
@@ -89,16 +90,16 @@ class ProgressiveLearningHook(Hook):
                  strengths: Sequence[float] = PAPER_STRENGTHS) -> None:
         self.milestones = _positive_ints('milestones', milestones, allow_empty=True)
         if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])):
-            raise ValueError(f'milestones must be strictly increasing, got {milestones!r}')
+            raise ConfigError(f'milestones must be strictly increasing, got {milestones!r}')
         self.resolutions = _positive_ints('resolutions', resolutions)
         if not isinstance(strengths, (list, tuple)) or any(
                 isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1
                 for s in strengths):
-            raise ValueError(f'strengths must be a list of numbers in [0, 1], got {strengths!r}')
+            raise ConfigError(f'strengths must be a list of numbers in [0, 1], got {strengths!r}')
         self.strengths = tuple(float(s) for s in strengths)
         num_phases = len(self.milestones) + 1
         if len(self.resolutions) != num_phases or len(self.strengths) != num_phases:
-            raise ValueError(
+            raise ConfigError(
                 f'{len(self.milestones)} milestones make {num_phases} phases, but got '
                 f'{len(self.resolutions)} resolutions {resolutions!r} and '
                 f'{len(self.strengths)} strengths {strengths!r}')
@@ -119,8 +120,8 @@ class ProgressiveLearningHook(Hook):
                             f'train loop, got {type(runner.train_loop).__name__}')
         crops, _ = find_train_transforms(runner.train_loop.dataloader.dataset)
         if not crops:
-            raise RuntimeError('ProgressiveLearningHook: the train pipeline has no '
-                               'RandomResizedCrop whose size it could switch')
+            raise ConfigError('ProgressiveLearningHook: the train pipeline has no '
+                              'RandomResizedCrop whose size it could switch')
         self._phase = None  # (re)apply at the first epoch, whether it is 0 or a resumed one
 
     def before_train_epoch(self, runner) -> None:

@@ -13,6 +13,7 @@ from mmcv.transforms import Compose
 from mmpretrain.datasets.transforms import AutoAugment
 from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
 
+from ...errors import ConfigError
 from ...registry import TRANSFORMS
 
 #: Operation type -> (argument that holds its magnitude, the argument's identity value).
@@ -35,7 +36,7 @@ MAGNITUDE_FREE = ('AutoContrast', 'Equalize', 'Invert')
 def _check_strength(strength) -> float:
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not (
             0 <= strength <= 1):
-        raise ValueError(f'AutoAugment strength must be a number in [0, 1], got {strength!r}')
+        raise ConfigError(f'AutoAugment strength must be a number in [0, 1], got {strength!r}')
     return float(strength)
 
 
@@ -62,12 +63,12 @@ def scale_policy(policy: Dict, strength: float) -> Dict:
     if op in MAGNITUDE_FREE:
         return scaled
     if op not in MAGNITUDE_ARGS:
-        raise ValueError(f'cannot scale AutoAugment operation {policy!r}: known operations are '
-                         f'{sorted(MAGNITUDE_ARGS)} (with a magnitude) and {list(MAGNITUDE_FREE)}')
+        raise ConfigError(f'cannot scale AutoAugment operation {policy!r}: known operations are '
+                          f'{sorted(MAGNITUDE_ARGS)} (with a magnitude) and {list(MAGNITUDE_FREE)}')
     key, identity = MAGNITUDE_ARGS[op]
     if policy.get(key) is None:
-        raise ValueError(f'cannot scale AutoAugment operation {policy!r}: it must give its '
-                         f'magnitude explicitly as {key!r}')
+        raise ConfigError(f'cannot scale AutoAugment operation {policy!r}: it must give its '
+                          f'magnitude explicitly as {key!r}')
     scaled[key] = identity + strength * (policy[key] - identity)
     return scaled
 

@@ -21,6 +21,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from ...datasets.validate import dropped_boxes_warning, segmentation_problem
+from ...errors import ConfigError, DataError
 from ...registry import DATASETS, TRANSFORMS
 
 IGNORE_INDEX = 255
@@ -106,10 +107,10 @@ class COCOVOCDataset(BaseSegDataset):
                  crowd_label: Optional[int] = IGNORE_INDEX,
                  **kwargs) -> None:
         if min_area < 0:
-            raise ValueError(f'min_area must be >= 0, got {min_area!r}')
+            raise ConfigError(f'min_area must be >= 0, got {min_area!r}')
         if crowd_label is not None and crowd_label not in (IGNORE_INDEX, *range(21)):
-            raise ValueError(f'crowd_label must be None, 255 or a VOC label 0-20, '
-                             f'got {crowd_label!r}')
+            raise ConfigError(f'crowd_label must be None, 255 or a VOC label 0-20, '
+                              f'got {crowd_label!r}')
         self.min_area = min_area
         self.crowd_label = crowd_label
         super().__init__(ann_file=ann_file,
@@ -124,8 +125,8 @@ class COCOVOCDataset(BaseSegDataset):
             if cat['name'] in COCO_TO_VOC:
                 name_to_label[cat['id']] = COCO_TO_VOC[cat['name']]
         if not name_to_label:
-            raise ValueError(f'{self.ann_file!r} has none of the COCO categories that map to VOC '
-                             f'({sorted(COCO_TO_VOC)}); is it a COCO instances json?')
+            raise DataError(f'{self.ann_file!r} has none of the COCO categories that map to VOC '
+                            f'({sorted(COCO_TO_VOC)}); is it a COCO instances json?')
         img_dir = self.data_prefix.get('img_path', '')
         data_list = []
         dropped: Dict[str, List] = OrderedDict()
@@ -164,9 +165,9 @@ class COCOVOCDataset(BaseSegDataset):
                   f'{self.ann_file} have VOC instances covering >= {self.min_area} pixels',
                   logger='current')
         if not data_list:
-            raise ValueError(f'no image of {self.ann_file!r} has VOC instances covering >= '
-                             f'{self.min_area} pixels (min_area); lower min_area or check the '
-                             'json')
+            raise DataError(f'no image of {self.ann_file!r} has VOC instances covering >= '
+                            f'{self.min_area} pixels (min_area); lower min_area or check the '
+                            'json')
         return data_list
 
 
