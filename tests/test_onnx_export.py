@@ -11,8 +11,11 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmmobileone.apis import init_model
 from mmmobileone.deploy import as_tuple, tensor_model
-from mmmobileone.deploy.backends.onnx import (compare_with_onnxruntime, export_onnx,
-                                              onnxruntime_session, run_onnxruntime)
+from mmmobileone.deploy.backends import get_backend
+from mmmobileone.deploy.backends.onnx import export_onnx
+from mmmobileone.deploy.export import check_input
+from mmmobileone.deploy.parity import compare_outputs, worst_relative
+from mmmobileone.errors import ConfigError
 from mmmobileone.models import MobileOne, reparameterize_model
 from tools.deployment.export_onnx import export as run_export
 
@@ -42,6 +45,23 @@ def random_checkpoint(config: str, path: str, cfg_options=None, size: int = 64) 
     return model.eval()
 
 
+def onnx_outputs(path_or_session, inputs: torch.Tensor) -> list:
+    """ONNX Runtime's outputs (a path is loaded into the ``onnx`` backend's session)."""
+    session = (get_backend('onnx').load([path_or_session])
+               if isinstance(path_or_session, str) else path_or_session)
+    return session.run([inputs.numpy()])
+
+
+def torch_vs_onnx(wrapper: nn.Module, session, inputs: torch.Tensor) -> dict:
+    """``dict(max_abs_diff, relative)`` of ONNX Runtime against PyTorch over all outputs."""
+    with torch.no_grad():
+        expected = [t.numpy() for t in as_tuple(wrapper.eval()(inputs))]
+    results = compare_outputs(expected, onnx_outputs(session, inputs),
+                              [f'output_{i}' for i in range(len(expected))])
+    return dict(max_abs_diff=max(r.max_abs_diff for r in results),
+                relative=worst_relative(results))
+
+
 def float32_error(wrapper: nn.Module, inputs: torch.Tensor) -> float:
     """How far PyTorch's own float32 outputs are from float64: the accuracy to expect."""
     with torch.no_grad():
@@ -59,9 +79,11 @@ def test_classifier_export_tool_fused_dynamic_batch(tmp_path):
     out = str(tmp_path / 'cls.onnx')
     result = run_export([str(config), str(tmp_path / 'ckpt.pth'), '--out', out, '--shape', '64',
                          '64', '--verify-batch', '2'])
-    assert result['task'] == 'classification' and result['outputs'] == ['logits']
-    # the tool compared ONNX Runtime with PyTorch (max_abs_diff is None when it does not)
-    assert result['max_abs_diff'] is not None and result['relative_diff'] < 1e-5
+    assert result.task == 'classification' and result.output_names == ['logits']
+    assert result.paths == [out]
+    # the tool compared ONNX Runtime with PyTorch at the verification batch
+    assert [r.shape for r in result.parity] == [(2, 10)]
+    assert result.worst_relative < 1e-5
     # fused: one Conv per unit, no BatchNormalization left; batch 3 against the unfused model
     ops = op_types(out)
     assert 'BatchNormalization' not in ops and 'Conv' in ops
@@ -70,7 +92,7 @@ def test_classifier_export_tool_fused_dynamic_batch(tmp_path):
     inputs = torch.randn(3, 3, 64, 64)
     with torch.no_grad():
         expected = model(inputs, mode='tensor')
-    (actual, ) = run_onnxruntime(out, inputs)
+    (actual, ) = onnx_outputs(out, inputs)
     assert actual.shape == (3, 10)
     assert relative_error(torch.from_numpy(actual), expected) < 1e-4
 
@@ -83,10 +105,10 @@ def test_se_pooling_does_not_bake_in_the_input_size(tmp_path):
     assert names == ['output_0', 'output_1']
     ops = op_types(path)
     assert 'ReduceMean' in ops and not {'AveragePool', 'GlobalAveragePool'} & ops
-    session = onnxruntime_session(path)
+    session = get_backend('onnx').load([path])
     for shape in ((1, 3, 64, 64), (2, 3, 96, 80)):
         inputs = torch.randn(*shape)
-        check = compare_with_onnxruntime(_Features(backbone), session, inputs)
+        check = torch_vs_onnx(_Features(backbone), session, inputs)
         assert check['relative'] < 1e-5, check
 
 
@@ -111,15 +133,15 @@ def test_ssdlite_export_raw_head_outputs(tmp_path):
     result = run_export([config, str(tmp_path / 'ssd.pth'), '--out', out, '--shape', '160',
                          '160', '--verify-batch', '2'])
     levels = len(model.bbox_head.prior_generator.strides)
-    assert result['outputs'] == ([f'cls_score_{i}' for i in range(levels)] +
-                                 [f'bbox_pred_{i}' for i in range(levels)])
+    assert result.output_names == ([f'cls_score_{i}' for i in range(levels)] +
+                                   [f'bbox_pred_{i}' for i in range(levels)])
     # the tool's verification batch; ONNX Runtime is as close to PyTorch as float32 allows
-    inputs = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(0))
-    assert 0 < result['max_abs_diff'] <= 3 * float32_error(tensor_model(model), inputs) + 1e-6
+    inputs = check_input(160, 160, batch=2)
+    assert 0 < result.max_abs_diff <= 3 * float32_error(tensor_model(model), inputs) + 1e-6
     # the documented post-processing (mmdet's predict_by_feat: anchors, decoding, NMS) on the
     # ONNX outputs gives the PyTorch model's detections
     inputs = torch.randn(1, 3, 160, 160)
-    outputs = [torch.from_numpy(a) for a in run_onnxruntime(out, inputs)]
+    outputs = [torch.from_numpy(a) for a in onnx_outputs(out, inputs)]
     metas = [dict(img_shape=(160, 160), ori_shape=(160, 160), scale_factor=(1.0, 1.0))]
     head = model.bbox_head
     head.test_cfg.score_thr = 0.0  # random weights: keep every candidate
@@ -149,19 +171,19 @@ def test_deeplabv3_export_dynamic_batch_and_size(tmp_path):
     args = [config, str(tmp_path / 'seg.pth'), '--out', out, '--shape', '32', '32',
             '--cfg-options', 'model.decode_head.channels=32']
     result = run_export(args)
-    assert result['outputs'] == ['seg_logits'] and result['relative_diff'] < 1e-5
-    session = onnxruntime_session(out)
+    assert result.output_names == ['seg_logits'] and result.worst_relative < 1e-5
+    session = get_backend('onnx').load([out])
     for shape in ((1, 3, 32, 32), (2, 3, 48, 64)):
         inputs = torch.randn(*shape)
-        (logits, ) = run_onnxruntime(session, inputs)
+        (logits, ) = onnx_outputs(session, inputs)
         assert logits.shape == (shape[0], 21, shape[2], shape[3])
         # fused ONNX against the unfused PyTorch model: float32 accuracy
-        check = compare_with_onnxruntime(unfused, session, inputs)
+        check = torch_vs_onnx(unfused, session, inputs)
         assert check['max_abs_diff'] <= 3 * float32_error(unfused, inputs) + 1e-6, check
 
 
 def test_export_rejects_unknown_task(tmp_path):
     config = Config.fromstring(CLASSIFIER_CFG, '.py')
     model = init_model(config, None, fuse=True)
-    with pytest.raises(ValueError, match='unknown task'):
+    with pytest.raises(ConfigError, match='unknown task'):
         tensor_model(model, 'keypoints')

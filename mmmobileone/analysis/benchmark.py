@@ -12,6 +12,7 @@ Weights behave like trained ones: BatchNorm statistics are calibrated on a few r
 before fusing (random running statistics let activations drift into denormal floats), and the
 timing process flushes denormals to zero.
 """
+import importlib.metadata as metadata
 import json
 import logging
 import os
@@ -27,13 +28,14 @@ import torch
 from torch import nn
 
 from ..apis.model import init_model
-from ..deploy.backends.onnx import export_onnx
+from ..deploy.backends import get_backend
+from ..deploy.int8.quantize import export_int8
 from ..deploy.outputs import tensor_model
+from ..errors import ConfigError
 from ..models.reparam import needs_fusion, reparameterize_model
 from .complexity import count_params_and_macs, mobileone_classifier
-from .latency import (executorch_forward, flush_denormals, gemm_gflops, litert_forward,
-                      machine_load, ncnn_forward, onnxruntime_forward, set_threads, time_callable,
-                      torch_forward)
+from .latency import (flush_denormals, gemm_gflops, machine_load, runtime_forward, set_threads,
+                      time_callable, torch_forward)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ BACKENDS = ('torch', 'ort', 'executorch', 'litert', 'ncnn')
 #: Backends timed in the unfused (train-time) form too, and those with an INT8 form.
 UNFUSED_BACKENDS = ('torch', 'ort')
 INT8_BACKENDS = ('executorch', 'ort')
+#: The deploy registry's name of each benchmark backend other than PyTorch.
+REGISTRY_NAMES = dict(ort='onnx')
 GROUPS = ('classification', 'detection', 'segmentation')
 ENGINES = dict(torch='PyTorch eager', ort='ONNX Runtime', executorch='ExecuTorch (XNNPACK)',
                litert='LiteRT', ncnn='ncnn')
@@ -135,21 +139,14 @@ def _files_mb(paths: Sequence[str]) -> float:
 def _export(backend: str, form: str, module: nn.Module, inputs, calibration, folder: str):
     """Export ``module`` for ``backend``; returns ``(paths, forward)``."""
     os.makedirs(folder, exist_ok=True)
+    name = REGISTRY_NAMES.get(backend, backend)
     if form == 'int8':
-        from ..deploy.int8.quantize import export_int8
-        paths = export_int8('onnx' if backend == 'ort' else backend, module, inputs,
-                            calibration, folder, name=form)
-    elif backend == 'ort':
-        paths = [osp.join(folder, f'{form}.onnx')]
-        export_onnx(module, inputs, paths[0])
+        paths = export_int8(name, module, inputs, calibration, folder, name=form)
     else:
-        from ..deploy.export import backend_module
-        paths = backend_module(backend).export(module, inputs, folder, name=form)
-    forward = dict(ort=lambda: onnxruntime_forward(paths[0], inputs, 1),
-                   executorch=lambda: executorch_forward(paths, inputs, 1),
-                   litert=lambda: litert_forward(paths, inputs, 1),
-                   ncnn=lambda: ncnn_forward(paths, inputs, 1))[backend]
-    return paths, forward
+        # fixed height / width for every task: the timed graph is the one of the fixed input
+        options = dict(dynamic_spatial=False) if name == 'onnx' else {}
+        paths = get_backend(name).export(module, inputs, folder, name=form, **options)
+    return paths, lambda: runtime_forward(name, paths, inputs, 1)
 
 
 def measure(entry: Entry, runs: int, warmup: int, threads: int, backends: Sequence[str],
@@ -271,7 +268,7 @@ def format_size_table(rows: Sequence[Row], backends: Sequence[str]) -> str:
 
 def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
     """Latency against parameters and against MACs (paper Figure 2), classifiers only."""
-    import matplotlib
+    import matplotlib  # optional and slow to import: only when a plot is drawn
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [r for r in rows if r.group == 'classification' and r.best_fused(backend)]
@@ -319,7 +316,6 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
 
 
 def _versions(backends: Sequence[str]) -> Dict[str, str]:
-    import importlib.metadata as metadata
     packages = dict(torch='torch', ort='onnxruntime', executorch='executorch',
                     litert='ai-edge-litert', ncnn='ncnn')
     found = {}
@@ -371,14 +367,14 @@ def run_benchmark(entries: Sequence[Entry],
             ``backends``).
 
     Raises:
-        ValueError: an unknown backend, or ``plot_backend`` not among ``backends``.
+        ConfigError: an unknown backend, or ``plot_backend`` not among ``backends``.
     """
     dense_backends = [b for b in (dense_backends or backends) if b in backends]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown:
-        raise ValueError(f'unknown backends {unknown}; choose from {list(BACKENDS)}')
+        raise ConfigError(f'unknown backends {unknown}; choose from {list(BACKENDS)}')
     if plot_backend not in backends:
-        raise ValueError(f'plot backend {plot_backend!r} is not among the backends {backends}')
+        raise ConfigError(f'plot backend {plot_backend!r} is not among the backends {backends}')
     set_threads(threads)
     flushed = flush_denormals()
     os.makedirs(out_dir, exist_ok=True)

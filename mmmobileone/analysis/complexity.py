@@ -9,12 +9,11 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from torch import nn
 
+from ..apis.model import init_model
+from ..deploy.outputs import DEFAULT_SIZES, infer_task, tensor_model
+from ..errors import ConfigError
 from ..models.backbones import MobileOne
 from ..models.reparam import reparameterize_model
-
-#: Default input size per task: ImageNet 224, SSDLite 320, DeepLabV3 crop 512.
-DEFAULT_SIZES = dict(classification=(224, 224), detection=(320, 320),
-                     segmentation=(512, 512))
 
 #: The paper's fused parameters and MACs of the 1000-class classifiers at 224 px, as printed
 #: (Tables 9, 13 and 17); the "paper" columns of :func:`format_paper_table`.
@@ -100,8 +99,6 @@ def config_complexity(config, shape: Optional[Sequence[int]] = None, fused: bool
         model's ``backbone`` (fused or not, as the model), ``arch`` is a MobileOne backbone's
         ``arch_name``.
     """
-    from ..apis.model import init_model
-    from ..deploy.outputs import infer_task, tensor_model
     model = init_model(config, None, fuse=fused, cfg_options=cfg_options)
     if getattr(model, 'auxiliary_head', None) is not None:
         model.auxiliary_head = None  # mmseg: training-only, neither run nor shipped
@@ -176,5 +173,5 @@ def markdown_table(rows: List[Dict], layout: str = 'configs') -> str:
     formatters = dict(configs=format_table, paper=format_paper_table,
                       compact=format_compact_table)
     if layout not in formatters:
-        raise ValueError(f'unknown table layout {layout!r}; choose from {MARKDOWN_LAYOUTS}')
+        raise ConfigError(f'unknown table layout {layout!r}; choose from {MARKDOWN_LAYOUTS}')
     return formatters[layout](rows)

@@ -1,5 +1,6 @@
 """Latency measurement the paper's way (Sec. 3.5): batch 1, preallocated input, warm-up, then
-many timed runs; report the median and the minimum."""
+many timed runs; report the median and the minimum. Runtimes are timed through their backend's
+session (:func:`runtime_forward`), PyTorch eager directly."""
 import os
 import os.path as osp
 import statistics
@@ -10,6 +11,9 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from ..deploy.backends import get_backend
+from ..errors import ConfigError
 
 
 @dataclass
@@ -24,7 +28,7 @@ class LatencyStats:
 def time_callable(fn: Callable[[], object], runs: int = 100, warmup: int = 10) -> LatencyStats:
     """Call ``fn`` ``warmup`` times untimed, then ``runs`` times, timing each call."""
     if runs < 1 or warmup < 0:
-        raise ValueError(f'need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}')
+        raise ConfigError(f'need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}')
     for _ in range(warmup):
         fn()
     times = []
@@ -38,7 +42,7 @@ def time_callable(fn: Callable[[], object], runs: int = 100, warmup: int = 10) -
 def set_threads(threads: int) -> None:
     """Fix PyTorch's intra-op threads (and inter-op to 1) for the whole process."""
     if threads < 1:
-        raise ValueError(f'threads must be >= 1, got {threads}')
+        raise ConfigError(f'threads must be >= 1, got {threads}')
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -57,57 +61,22 @@ def torch_forward(module: nn.Module, inputs: Tensor) -> Callable[[], object]:
     return run
 
 
-def onnxruntime_forward(path: str, inputs: Tensor,
-                        threads: Optional[int] = None) -> Callable[[], object]:
-    """A no-argument ONNX Runtime (CPU) forward on a preallocated input."""
-    from ..deploy.backends.onnx import onnxruntime_session
-    session = onnxruntime_session(path, threads)
-    feed = {session.get_inputs()[0].name: inputs.numpy()}
-    return lambda: session.run(None, feed)
+def runtime_forward(backend: str, paths: Sequence[str], inputs: Tensor,
+                    threads: Optional[int] = 1) -> Callable[[], object]:
+    """A no-argument forward of exported files in their runtime, on an input prepared once.
 
+    The files are loaded once into the backend's session (:mod:`mmmobileone.deploy.backends`),
+    whose :meth:`~mmmobileone.deploy.backends.Session.bind` keeps input copies out of the
+    timed call (LiteRT: input set once; ncnn: one extractor per call, as an app per frame).
 
-def executorch_forward(paths: Sequence[str], inputs: Tensor,
-                       threads: int = 1) -> Callable[[], object]:
-    """A no-argument ExecuTorch (XNNPACK delegate) forward of a ``.pte`` program; the
-    runtime's thread pool is resized to ``threads`` (it starts with one per core)."""
-    from ..deploy.backends import executorch
-    executorch.set_threads(threads)
-    method = executorch.load(paths)
-    feed = [inputs.contiguous()]
-    return lambda: method.execute(feed)
-
-
-def litert_forward(paths: Sequence[str], inputs: Tensor, threads: int = 1) -> Callable[[], object]:
-    """A no-argument LiteRT interpreter invocation (input set once, outputs read back)."""
-    from ..deploy.backends import litert
-    engine = litert.interpreter(paths, threads)
-    index = engine.get_input_details()[0]['index']
-    outputs = [d['index'] for d in engine.get_output_details()]
-    engine.set_tensor(index, inputs.numpy())
-
-    def run():
-        engine.invoke()
-        return [engine.get_tensor(i) for i in outputs]
-
-    return run
-
-
-def ncnn_forward(paths: Sequence[str], inputs: Tensor, threads: int = 1) -> Callable[[], object]:
-    """A no-argument ncnn forward (an extractor per call, as an app does per frame)."""
-    import ncnn as ncnn_module
-
-    from ..deploy.backends import ncnn
-    net = ncnn.load(paths, threads)
-    blob = net.input_names()[0]
-    outputs = net.output_names()
-    value = ncnn_module.Mat(inputs.numpy()[0]).clone()
-
-    def run():
-        extractor = net.create_extractor()
-        extractor.input(blob, value)
-        return [extractor.extract(name) for name in outputs]
-
-    return run
+    Args:
+        backend: A registered backend name (``onnx``, ``executorch``, ``litert``, ``ncnn``).
+        paths: The exported files.
+        inputs: The batch to run.
+        threads: Intra-op threads (ExecuTorch: its process-wide pool).
+    """
+    session = get_backend(backend).load(paths, threads)
+    return session.bind([inputs.numpy()])
 
 
 def flush_denormals() -> bool:
@@ -126,11 +95,9 @@ def gemm_gflops(size: int = 1024, runs: int = 20, threads: Optional[int] = None)
     Returns:
         ``dict(torch=GFLOP/s, ort=GFLOP/s, best=max of the two)``.
     """
-    import numpy as np
+    # onnx is an optional package (the tests / deploy extras): imported only here
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-
-    from ..deploy.backends.onnx import onnxruntime_session
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=generator)
     b = torch.randn(size, size, generator=generator)
@@ -148,9 +115,8 @@ def gemm_gflops(size: int = 1024, runs: int = 20, threads: Optional[int] = None)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
         model.ir_version = 8  # readable by older ONNX Runtime releases
         onnx.save(model, path)
-        session = onnxruntime_session(path, threads)
-        feed = {'a': np.ascontiguousarray(a.numpy())}
-        stats = time_callable(lambda: session.run(None, feed), runs, 2)
+        run = get_backend('onnx').load([path], threads).bind([a.numpy()])
+        stats = time_callable(run, runs, 2)
     rates['ort'] = flops / (stats.min_ms * 1e-3) / 1e9
     rates['best'] = max(rates['torch'], rates['ort'])
     return rates

@@ -16,7 +16,14 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
 TASKS = ('classification', 'detection', 'segmentation')
+
+#: Default input ``(H, W)`` per task, the one place the exports, the parity report and the
+#: MAC counts take it from: ImageNet 224, SSDLite 320, DeepLabV3 crop 512.
+DEFAULT_SIZES = dict(classification=(224, 224), detection=(320, 320),
+                     segmentation=(512, 512))
 
 
 def infer_task(model: nn.Module) -> str:
@@ -100,7 +107,7 @@ def tensor_model(model: nn.Module, task: str = 'auto') -> nn.Module:
     wrappers = dict(classification=ClassifierOutputs, detection=DetectorOutputs,
                     segmentation=SegmentorOutputs)
     if task not in wrappers:
-        raise ValueError(f"unknown task {task!r}; choose 'auto' or one of {TASKS}")
+        raise ConfigError(f"unknown task {task!r}; choose 'auto' or one of {TASKS}")
     return wrappers[task](model).eval()
 
 

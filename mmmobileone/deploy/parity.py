@@ -8,6 +8,8 @@ from typing import List, Sequence
 
 import numpy as np
 
+from ..errors import BackendError
+
 #: Largest relative difference a float32 export may show.
 FLOAT_TOLERANCE = 1e-4
 
@@ -51,18 +53,18 @@ def compare_outputs(expected: Sequence[np.ndarray], actual: Sequence[np.ndarray]
         One :class:`OutputParity` per output.
 
     Raises:
-        ValueError: the number of outputs or an output's shape differs.
+        BackendError: the number of outputs or an output's shape differs.
     """
     if len(actual) != len(expected):
-        raise ValueError(f'the exported model gives {len(actual)} outputs, PyTorch '
-                         f'{len(expected)}')
+        raise BackendError(f'the exported model gives {len(actual)} outputs, PyTorch '
+                           f'{len(expected)}')
     results = []
     for name, want, got in zip(names, expected, actual):
         want = np.asarray(want, dtype=np.float64)
         got = np.asarray(got, dtype=np.float64)
         if want.shape != got.shape:
-            raise ValueError(f'output {name!r}: the exported model gives shape {got.shape}, '
-                             f'PyTorch {want.shape}')
+            raise BackendError(f'output {name!r}: the exported model gives shape {got.shape}, '
+                               f'PyTorch {want.shape}')
         diff = float(np.abs(got - want).max()) if want.size else 0.0
         largest = float(np.abs(want).max()) if want.size else 0.0
         results.append(OutputParity(name, tuple(want.shape), diff, largest))

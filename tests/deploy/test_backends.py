@@ -15,13 +15,17 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, randomize_bn
+from deploy_marks import backend_params, needs_backend
 
 from mmmobileone.apis import init_model
-from mmmobileone.deploy.backends import coreml, executorch, litert, ncnn, onnx
-from mmmobileone.deploy.backends._common import DEPLOY_EXTRA, require
+from mmmobileone.deploy.backends import (DEPLOY_EXTRA, MissingPackageError, RuntimeUnavailableError,
+                                         get_backend)
+from mmmobileone.deploy.backends._common import require
+from mmmobileone.deploy.backends.coreml import describe
 from mmmobileone.deploy.export import export_network
 from mmmobileone.deploy.outputs import as_tuple, output_names, tensor_model
 from mmmobileone.deploy.parity import FLOAT_TOLERANCE, compare_outputs, worst_relative
+from mmmobileone.errors import BackendError, ConfigError
 from mmmobileone.models import reparameterize_model
 
 #: name -> (config, input size); small sizes keep the suite fast
@@ -30,7 +34,6 @@ MODELS = {
     'detector': ('configs/quickstart/ssdlite_mobileone_mu1_synthetic.py', 128),
     'segmentor': ('configs/deeplabv3_mobileone_s0_voc.py', 64),
 }
-RUNTIMES = {'onnx': onnx, 'executorch': executorch, 'litert': litert, 'ncnn': ncnn}
 FILES = {'onnx': ['model.onnx'], 'executorch': ['model.pte'], 'litert': ['model.tflite'],
          'ncnn': ['model.ncnn.bin', 'model.ncnn.param'], 'coreml': ['model.mlpackage']}
 
@@ -69,7 +72,7 @@ def fused():
 
 
 @pytest.mark.parametrize('model', list(MODELS))
-@pytest.mark.parametrize('backend', ['onnx', 'executorch', 'ncnn'])
+@pytest.mark.parametrize('backend', backend_params('onnx', 'executorch', 'ncnn', run=True))
 def test_runtime_reproduces_fused_pytorch(backend, model, fused, tmp_path):
     net = fused(model)
     report = export_network(net.model, backend, str(tmp_path), shape=(net.size, net.size))
@@ -79,11 +82,14 @@ def test_runtime_reproduces_fused_pytorch(backend, model, fused, tmp_path):
     assert [r.name for r in report.parity] == net.names
     assert [r.shape for r in report.parity] == [e.shape for e in net.expected]
     assert report.worst_relative < FLOAT_TOLERANCE, [r.line() for r in report.parity]
-    # the written files run again through the backend's own run()
-    actual = RUNTIMES[backend].run(report.paths, [net.check_input.numpy()])
-    assert worst_relative(compare_outputs(net.expected, actual, net.names)) < FLOAT_TOLERANCE
+    # the written files load once into a session that runs again and again, identically
+    session = get_backend(backend).load(report.paths)
+    for _ in range(2):
+        actual = session.run([net.check_input.numpy()])
+        assert worst_relative(compare_outputs(net.expected, actual, net.names)) < FLOAT_TOLERANCE
 
 
+@needs_backend('litert', run=True)
 @pytest.mark.parametrize('model', list(MODELS))
 def test_litert_reproduces_fused_pytorch_through_the_tool(model, fused, tmp_path):
     """litert-torch imports jax, which warns that forking afterwards (DataLoader workers in
@@ -103,44 +109,64 @@ def test_litert_reproduces_fused_pytorch_through_the_tool(model, fused, tmp_path
     assert [name for name, _, _ in lines] == net.names
     assert max(float(rel) for _, _, rel in lines) < FLOAT_TOLERANCE, lines
     assert sorted(os.listdir(out_dir)) == FILES['litert']
-    actual = litert.run([str(out_dir / 'model.tflite')], [net.check_input.numpy()])
+    session = get_backend('litert').load([str(out_dir / 'model.tflite')])
+    actual = session.run([net.check_input.numpy()])
     assert worst_relative(compare_outputs(net.expected, actual, net.names)) < FLOAT_TOLERANCE
 
 
+@needs_backend('coreml')
 @pytest.mark.parametrize('model', list(MODELS))
 def test_coreml_converts_with_names_and_shapes(model, fused, tmp_path):
     net = fused(model)
+    coreml = get_backend('coreml')
     paths = coreml.export(net.wrapper, net.example, str(tmp_path), output_names=net.names)
     assert sorted(os.listdir(tmp_path)) == FILES['coreml']
     coreml.check(paths, net.example.shape, net.expected, net.names)
-    inputs, outputs = coreml.describe(paths)
+    inputs, outputs = describe(paths)
     assert inputs == {'input': tuple(net.example.shape)}
     assert outputs == {n: tuple(e.shape) for n, e in zip(net.names, net.expected)}
-    with pytest.raises(ValueError, match='outputs'):
+    with pytest.raises(BackendError, match='outputs'):
         coreml.check(paths, net.example.shape, net.expected, [n + '_x' for n in net.names])
-    if not coreml.can_run():
-        with pytest.raises(RuntimeError, match='macOS'):
-            coreml.run(paths, [net.check_input.numpy()])
+    state = coreml.available()
+    assert state.can_export and state.can_run == (sys.platform == 'darwin')
+    if not state.can_run:
+        assert 'macOS' in state.reason
+        with pytest.raises(RuntimeUnavailableError, match='macOS'):
+            coreml.load(paths)
 
 
 def test_missing_runtime_package_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, 'executorch.exir', None)  # import now raises ImportError
-    with pytest.raises(ImportError, match=r'executorch.*pip install -e "\.\[deploy\]"'):
-        executorch.export(torch.nn.Identity(), torch.zeros(1, 3, 8, 8), str(tmp_path))
-    assert DEPLOY_EXTRA in str(pytest.raises(ImportError, require, 'no_such_module_xyz',
-                                             'no-such-package', 'x').value)
+    with pytest.raises(MissingPackageError, match=r'executorch.*pip install -e "\.\[deploy\]"'):
+        get_backend('executorch').export(torch.nn.Identity(), torch.zeros(1, 3, 8, 8),
+                                         str(tmp_path))
+    error = pytest.raises(ImportError, require, 'no_such_module_xyz', 'no-such-package', 'x')
+    assert DEPLOY_EXTRA in str(error.value) and isinstance(error.value, BackendError)
     assert os.listdir(tmp_path) == []
+    # available() looks the packages up without importing them and names the missing one
+    monkeypatch.setitem(sys.modules, 'litert_torch', None)
+    state = get_backend('litert').available()
+    assert not state and not state.can_export and not state.can_run
+    assert "'litert-torch'" in state.reason and DEPLOY_EXTRA in state.reason
 
 
+@needs_backend('ncnn')
 def test_failed_conversion_leaves_nothing(monkeypatch, tmp_path):
     net = torch.nn.Conv2d(3, 4, 3).eval()
-    with pytest.raises(ValueError, match='batch'):
+    ncnn = get_backend('ncnn')
+    with pytest.raises(ConfigError, match='batch'):
         ncnn.export(net, torch.zeros(2, 3, 16, 16), str(tmp_path))
     import pnnx
     monkeypatch.setattr(pnnx, 'EXEC_PATH', '/bin/false')  # the converter fails
-    with pytest.raises(RuntimeError, match='pnnx failed'):
+    with pytest.raises(BackendError, match='pnnx failed'):
         ncnn.export(net, torch.zeros(1, 3, 16, 16), str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+def test_backends_refuse_options_they_do_not_have(tmp_path):
+    with pytest.raises(BackendError, match="'ncnn' backend has no export options.*opset"):
+        get_backend('ncnn').export(torch.nn.Identity(), torch.zeros(1, 3, 8, 8),
+                                   str(tmp_path), opset=17)
 
 
 def test_parity_reports_each_output():
@@ -149,7 +175,7 @@ def test_parity_reports_each_output():
     results = compare_outputs(expected, actual, ['a', 'b'])
     assert results[0].line() == 'a max_abs_diff=0.001 rel=0.001'
     assert results[1].relative == 0.0 and worst_relative(results) == pytest.approx(1e-3)
-    with pytest.raises(ValueError, match="output 'b'"):
+    with pytest.raises(BackendError, match="output 'b'"):
         compare_outputs(expected, [actual[0], np.zeros((1, 2, 2))], ['a', 'b'])
-    with pytest.raises(ValueError, match='2 outputs'):
+    with pytest.raises(BackendError, match='2 outputs'):
         compare_outputs(expected[:1], actual, ['a'])

@@ -4,6 +4,7 @@ import json
 import os
 
 import torch
+from deploy_marks import needs_backend
 
 from mmmobileone.analysis import benchmark
 from mmmobileone.analysis.benchmark import Entry, calibrate_bn, run_benchmark
@@ -18,6 +19,7 @@ def test_calibrate_bn_keeps_activations_order_one():
     assert 0.3 < float(out.std()) < 3
 
 
+@needs_backend('onnx', 'executorch', run=True)
 def test_one_run_over_runtimes_with_int8(tmp_path, monkeypatch):
     real = benchmark._export
 

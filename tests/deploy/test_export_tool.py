@@ -5,16 +5,18 @@ import re
 import sys
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from conftest import ROOT, randomize_bn
+from deploy_marks import backend_params, needs_backend
 
 from mmmobileone.apis import init_model
-from mmmobileone.deploy.backends import onnx as onnx_backend
-from mmmobileone.deploy.export import BACKENDS, backend_module, export_config
+from mmmobileone.deploy.backends import backend_names, get_backend
+from mmmobileone.deploy.backends.onnx import OnnxSession
+from mmmobileone.deploy.export import check_input, export_config
 from mmmobileone.deploy.outputs import tensor_model
 from mmmobileone.deploy.parity import FLOAT_TOLERANCE
+from mmmobileone.errors import ConfigError
 from tools.deployment.export import main
 
 CONFIG = os.path.join(ROOT, 'configs/mobileone_s0_imagenet.py')
@@ -38,19 +40,17 @@ def training_checkpoint(tmp_path_factory):
 
 def _recompute(backend, checkpoint, paths):
     """Logits of the written file, of the fused PyTorch model and of its float64 copy on the
-    input the export tool checks with (``torch.randn`` from seed 1, see
-    ``mmmobileone.deploy.export.export_network``)."""
+    input the export tool checks with (``mmmobileone.deploy.export.check_input``)."""
     wrapper = tensor_model(init_model(CONFIG, checkpoint, fuse=True), 'classification')
-    check_input = torch.randn(1, 3, *map(int, SHAPE[1:]),
-                              generator=torch.Generator().manual_seed(1))
-    runtime, = backend_module(backend).run(paths, [check_input.numpy()])
+    inputs = check_input(*map(int, SHAPE[1:]))
+    runtime, = get_backend(backend).load(paths).run([inputs.numpy()])
     with torch.no_grad():
-        torch32 = wrapper(check_input).numpy()
-        torch64 = wrapper.double()(check_input.double()).numpy()
+        torch32 = wrapper(inputs).numpy()
+        torch64 = wrapper.double()(inputs.double()).numpy()
     return np.asarray(runtime, np.float64), torch32.astype(np.float64), torch64
 
 
-@pytest.mark.parametrize('backend', ['onnx', 'ncnn'])
+@pytest.mark.parametrize('backend', backend_params('onnx', 'ncnn', run=True))
 def test_exports_the_fused_network_and_prints_parity(backend, training_checkpoint, tmp_path,
                                                      capsys):
     out_dir = tmp_path / 'out'
@@ -72,6 +72,7 @@ def test_exports_the_fused_network_and_prints_parity(backend, training_checkpoin
     torch32_error = float(np.abs(torch32 - torch64).max())
     assert float(diff) <= ROUNDING_FACTOR * torch32_error
     if backend == 'onnx':
+        import onnx  # installed: the onnx backend is available
         assert files == ['mobileone_s0_imagenet.onnx']
         # fused: one Conv per unit, no BatchNormalization
         ops = {n.op_type for n in onnx.load(str(out_dir / files[0])).graph.node}
@@ -81,6 +82,7 @@ def test_exports_the_fused_network_and_prints_parity(backend, training_checkpoin
         assert 'BatchNorm' not in (out_dir / files[1]).read_text()
 
 
+@needs_backend('coreml')
 def test_coreml_is_converted_and_checked(training_checkpoint, tmp_path, capsys):
     assert main([CONFIG, training_checkpoint, '--backend', 'coreml', '--out-dir',
                  str(tmp_path), *SHAPE, '--name', 's0']) == 0
@@ -95,8 +97,8 @@ def test_unknown_backend_lists_the_supported_ones(training_checkpoint, tmp_path,
         main([CONFIG, training_checkpoint, '--backend', 'tensorrt', '--out-dir', str(tmp_path)])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert "invalid choice: 'tensorrt'" in error and all(b in error for b in BACKENDS)
-    with pytest.raises(ValueError, match='supported backends: onnx, executorch, litert, ncnn, '
+    assert "invalid choice: 'tensorrt'" in error and all(b in error for b in backend_names())
+    with pytest.raises(ConfigError, match='supported backends: onnx, executorch, litert, ncnn, '
                        'coreml'):
         export_config(CONFIG, training_checkpoint, 'tensorrt', str(tmp_path))
     assert os.listdir(tmp_path) == []
@@ -111,11 +113,12 @@ def test_missing_runtime_package_names_the_extra(training_checkpoint, tmp_path, 
     assert os.listdir(tmp_path) == []
 
 
+@needs_backend('onnx', run=True)
 def test_failed_parity_exits_1_and_leaves_no_file(training_checkpoint, tmp_path, monkeypatch,
                                                   capsys, caplog):
-    run = onnx_backend.run
-    monkeypatch.setattr(onnx_backend, 'run',
-                        lambda paths, inputs: [out * 1.001 for out in run(paths, inputs)])
+    run = OnnxSession.run
+    monkeypatch.setattr(OnnxSession, 'run',
+                        lambda self, inputs: [out * 1.001 for out in run(self, inputs)])
     assert main([CONFIG, training_checkpoint, '--backend', 'onnx', '--out-dir', str(tmp_path),
                  *SHAPE]) == 1
     (_, rel), = LINE.findall(capsys.readouterr().out)

@@ -14,6 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmmobileone.analysis.benchmark import (BACKENDS, GROUPS, INT8_BACKENDS, Entry,  # noqa: E402
                                             replot, run_benchmark)
+from mmmobileone.errors import ConfigError  # noqa: E402
 from tools.common import ROOT, add_debug_flag, run_tool  # noqa: E402
 
 
@@ -95,7 +96,7 @@ def benchmark(argv: Optional[Sequence[str]] = None) -> Dict:
     known = {e.name for e in ENTRIES}
     unknown = sorted(set(args.models or []) - known)
     if unknown:
-        raise ValueError(f'unknown models {unknown}; choose from {sorted(known)}')
+        raise ConfigError(f'unknown models {unknown}; choose from {sorted(known)}')
     entries = [e for e in ENTRIES if e.group in args.groups
                and (not args.models or e.name in args.models)]
     return run_benchmark(entries, runs=args.runs, dense_runs=args.dense_runs,

@@ -11,7 +11,7 @@ the runtime runs on this machine, run on a random input, printing one line per o
 ``NAME max_abs_diff=... rel=...`` against PyTorch. Exit status 1 when an output differs by more
 than the tolerance (1e-4 relative; the files are removed), when a runtime package is missing
 (``pip install -e ".[deploy]"``) or for another user error; 2 for bad arguments (an unknown
-backend lists the supported ones). Details: docs/deployment.md.
+backend lists the registered ones). Details: docs/deployment.md.
 """
 import argparse
 import os.path as osp
@@ -20,7 +20,9 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmmobileone.deploy.export import BACKENDS  # noqa: E402
+from mmmobileone.deploy.backends import backend_names  # noqa: E402
+from mmmobileone.deploy.export import ParityError, export_config  # noqa: E402
+from mmmobileone.deploy.int8.export import export_config_int8  # noqa: E402
 from mmmobileone.deploy.int8.quantize import DIAGONAL_SPLIT_MODES  # noqa: E402
 from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from mmmobileone.deploy.parity import FLOAT_TOLERANCE  # noqa: E402
@@ -36,7 +38,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'with PyTorch where the runtime runs on this machine.')
     parser.add_argument('config', help='mmpretrain / mmdet / mmseg config file')
     parser.add_argument('checkpoint', help='training (unfused) or deploy (fused) checkpoint')
-    parser.add_argument('--backend', required=True, choices=BACKENDS, help='target runtime')
+    parser.add_argument('--backend', required=True, choices=backend_names(),
+                        help='target runtime (the registered backends)')
     parser.add_argument('--out-dir', required=True, help='folder for the model file(s)')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input size (default: 224 classification, 320 detection, 512 '
@@ -71,20 +74,16 @@ def export(argv: Optional[Sequence[str]] = None):
     """Export and check as the command line says, print the written paths and the parity lines;
     return the :class:`~mmmobileone.deploy.export.ExportReport`."""
     args = parse_args(argv)
-    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
-    from mmmobileone.deploy.export import ParityError, export_config
     if args.int8:
         return _export_int8(args)
     try:
         report = export_config(args.config, args.checkpoint, args.backend, args.out_dir,
                                shape=args.shape, task=args.task, name=args.name,
                                tolerance=args.tolerance, cfg_options=args.cfg_options)
-    except ParityError as error:
+    except ParityError as error:  # the differences are the tool's output, then the error
         for result in error.results:
             print(result.line())
         raise
-    except ImportError as error:  # a missing runtime package: a user error naming the extra
-        raise ValueError(str(error)) from error
     for path in report.paths:
         print(f'wrote {path}')
     for result in report.parity:
@@ -96,16 +95,11 @@ def export(argv: Optional[Sequence[str]] = None):
 
 def _export_int8(args: argparse.Namespace):
     """``--int8``: calibrate, quantize, export, compare with float PyTorch (no tolerance)."""
-    from mmmobileone.deploy.int8.export import export_config_int8
-    try:
-        report = export_config_int8(args.config, args.checkpoint, args.backend, args.out_dir,
-                                    calib_dir=args.calib_dir, calib_images=args.calib_images,
-                                    shape=args.shape, task=args.task, name=args.name,
-                                    keep_float=args.keep_float,
-                                    diagonal_split=args.diagonal_split,
-                                    cfg_options=args.cfg_options)
-    except ImportError as error:
-        raise ValueError(str(error)) from error
+    report = export_config_int8(args.config, args.checkpoint, args.backend, args.out_dir,
+                                calib_dir=args.calib_dir, calib_images=args.calib_images,
+                                shape=args.shape, task=args.task, name=args.name,
+                                keep_float=args.keep_float, diagonal_split=args.diagonal_split,
+                                cfg_options=args.cfg_options)
     for path in report.paths:
         print(f'wrote {path}')
     for result in report.parity:

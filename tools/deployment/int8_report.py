@@ -4,11 +4,13 @@ Usage::
 
     python tools/deployment/int8_report.py CONFIG CHECKPOINT --out-dir DIR \\
         [--calib-dir IMAGES] [--backends executorch onnx] [--shape H W] \\
-        [--keep-float auto | MODULE ...] [--sqnr] [--limit N] [--qat-epochs N]
+        [--keep-float auto | MODULE ...] [--sqnr] [--limit N] [--qat-epochs N] \\
+        [--cfg-options KEY=VALUE ...]
 
 Classifiers: top-1 and top-1 agreement of INT8 with float; detectors: COCO bbox mAP and
 mAP@0.5 from mmdet's own box decoding / NMS on the runtime's raw head outputs. Writes
-DIR/int8_report.md and .json. Details: docs/deployment.md.
+DIR/int8_report.md and .json. Over many checkpoints (worst / median / best): int8_study.py.
+Details: docs/deployment.md.
 """
 import argparse
 import os.path as osp
@@ -17,7 +19,7 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -40,6 +42,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='classifier, executorch: also quantization-aware fine-tuning '
                         '(distilled from the float network) for this many epochs')
     parser.add_argument('--qat-lr', type=float, default=1e-4)
+    add_cfg_options(parser, 'test_dataloader.dataset.data_root=DATA/')
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
@@ -52,7 +55,8 @@ def report(argv: Optional[Sequence[str]] = None):
         return int8_report(args.config, args.checkpoint, args.out_dir, backends=args.backends,
                            calib_dir=args.calib_dir, calib_images=args.calib_images,
                            shape=args.shape, keep_float=args.keep_float, sqnr=args.sqnr,
-                           limit=args.limit, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr)
+                           limit=args.limit, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr,
+                           cfg_options=args.cfg_options or None)
     except ImportError as error:
         raise ValueError(str(error)) from error
 

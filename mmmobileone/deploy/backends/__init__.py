@@ -1,16 +1,27 @@
-"""One module per runtime: export a tensor-in / tensors-out module and run the result.
+"""Runtime backends: one module per runtime, one registry, one interface.
 
-Every backend module (``onnx``, ``executorch``, ``litert``, ``ncnn``, ``coreml``) has the same
-interface, used by :mod:`mmmobileone.deploy.export`:
+Each module defines a :class:`~.base.Backend` (export once, :meth:`~.base.Backend.load` into a
+:class:`~.base.Session`, run many times; :meth:`~.base.Backend.available` says whether it works
+here and why not) and registers it with :func:`~.registry.register_backend`. Importing this
+package imports no runtime package: each backend imports its runtime when it exports or loads,
+and a missing package raises :class:`~.base.MissingPackageError` naming the extra to install.
 
-* ``NAME`` (the ``--backend`` value) and ``SUFFIX`` (of the file it writes);
-* ``export(module, example, out_dir, name='model', output_names=None) -> paths``: convert
-  ``module`` (a tensor-in / tensors-out module in eval mode, see
-  :mod:`mmmobileone.deploy.outputs`) for inputs shaped like ``example`` and write
-  ``out_dir/name + SUFFIX`` (``out_dir`` is created if needed; files appear complete or not at
-  all); ``output_names`` names the outputs where the format keeps names;
-* ``run(paths, inputs) -> list of arrays``: run the written files on numpy inputs where the
-  runtime runs on this machine (raises :class:`~._common.RuntimeUnavailable` elsewhere).
-
-Each imports its runtime only when called; a missing package names the extra to install.
+Adding a runtime: one module with a registered ``Backend`` subclass, and one import line below.
 """
+from .base import (DEPLOY_EXTRA, Availability, Backend, MissingPackageError,
+                   RuntimeUnavailableError, Session)
+from .registry import backend_names, get_backend, register_backend, unregister_backend
+
+# the registry lists the backends in the order they are imported here (docs/deployment.md)
+# isort: off
+from . import onnx  # noqa: F401
+from . import executorch  # noqa: F401
+from . import litert  # noqa: F401
+from . import ncnn  # noqa: F401
+from . import coreml  # noqa: F401
+# isort: on
+
+__all__ = [
+    'DEPLOY_EXTRA', 'Availability', 'Backend', 'MissingPackageError', 'RuntimeUnavailableError',
+    'Session', 'backend_names', 'get_backend', 'register_backend', 'unregister_backend'
+]

@@ -14,18 +14,12 @@ from types import ModuleType
 from typing import Callable, Iterator, List, Sequence
 
 from ...fileio import write_file_atomic
-
-#: How to install every optional runtime package at once.
-DEPLOY_EXTRA = 'pip install -e ".[deploy]"'
-
-
-class RuntimeUnavailableError(RuntimeError):
-    """The model file was written, but its runtime cannot run it on this machine (for example
-    Core ML prediction outside macOS)."""
+from .base import MissingPackageError, missing_package_message
 
 
 def require(module: str, package: str, backend: str) -> ModuleType:
-    """Import ``module`` or raise an ImportError that says how to install it.
+    """Import ``module`` (a runtime package, imported only when a backend needs it) or raise
+    an error that says how to install it.
 
     Args:
         module: Dotted module name, e.g. ``'executorch.exir'``.
@@ -33,15 +27,14 @@ def require(module: str, package: str, backend: str) -> ModuleType:
         backend: Backend name for the message, e.g. ``'executorch'``.
 
     Raises:
-        ImportError: ``module`` cannot be imported; the message names ``package`` and the
-            ``deploy`` extra.
+        MissingPackageError: ``module`` cannot be imported (also an ``ImportError``); the
+            message names ``package`` and the ``deploy`` extra.
     """
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise ImportError(
-            f'the {backend!r} backend needs the optional package {package!r} '
-            f'({error}); install the deployment extra: {DEPLOY_EXTRA}') from error
+        raise MissingPackageError(f'{missing_package_message(backend, [package])} ({error})'
+                                  ) from error
 
 
 @contextlib.contextmanager

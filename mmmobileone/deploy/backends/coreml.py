@@ -1,11 +1,12 @@
-"""Core ML export (``.mlpackage``, ML program) with coremltools, for iPhone / iPad / Mac apps.
+"""The ``coreml`` backend: ``.mlpackage`` ML programs from coremltools, for iPhone / iPad / Mac.
 
 The network is captured with ``torch.export`` and converted to an ML program for iOS 16+ with
 float32 compute precision (coremltools defaults to fp16, which also makes the input fp16). The
 input is named ``input``; outputs carry the names of the ONNX export (``logits``,
 ``cls_score_0`` ..., ``seg_logits``). coremltools converts on Linux, but Core ML prediction
-needs macOS: here :func:`check` verifies that the package loads and declares the right names
-and shapes, and :func:`run` (on macOS) gives the outputs for the parity check. Needs
+needs macOS: elsewhere :meth:`CoreMLBackend.check` verifies that the package loads and
+declares the right names and shapes, and :meth:`CoreMLBackend.available` says why it cannot
+run; on macOS its session gives the outputs for the parity check. Needs
 ``coremltools`` (``pip install -e ".[deploy]"``).
 """
 import logging
@@ -17,7 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._common import RuntimeUnavailableError, default_output_names, require, write_one
+from ...errors import BackendError, ConfigError
+from ._common import default_output_names, require, write_one
+from .base import Backend, RuntimeUnavailableError, Session
+from .registry import register_backend
 
 logger = logging.getLogger(__name__)
 
@@ -33,51 +37,8 @@ def _coremltools():
     return require('coremltools', 'coremltools', NAME)
 
 
-def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
-           output_names: Optional[Sequence[str]] = None) -> List[str]:
-    """Convert ``module`` for ``example``'s shape to ``out_dir/name.mlpackage``.
-
-    The arguments are the backend interface of :mod:`mmmobileone.deploy.backends`.
-
-    Args:
-        output_names: Names for the outputs, in order (default ``output_0`` ...).
-
-    Returns:
-        ``[path of the .mlpackage folder]``.
-
-    Raises:
-        ImportError: coremltools is not installed (the message names the extra).
-    """
-    ct = _coremltools()
-    module = module.eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        outputs = module(example)
-        count = 1 if isinstance(outputs, Tensor) else len(outputs)
-        # torch.export, not tracing: a traced graph keeps the input-size arithmetic of the
-        # segmentor's final resize, which coremltools cannot convert
-        program = torch.export.export(module, (example, ), strict=False).run_decompositions({})
-    names = list(output_names or default_output_names(count))
-    if len(names) != count:
-        raise ValueError(f'{len(names)} output names for {count} outputs')
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        model = ct.convert(program,
-                           inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape))],
-                           outputs=[ct.TensorType(name=n) for n in names],
-                           convert_to='mlprogram',
-                           minimum_deployment_target=ct.target.iOS16,
-                           compute_precision=ct.precision.FLOAT32)
-    paths = write_one(out_dir, name + SUFFIX, model.save)
-    logger.debug('wrote %s', paths[0])
-    return paths
-
-
 def _package(paths: Sequence[str]) -> str:
-    for path in paths:
-        if path.rstrip('/').endswith(SUFFIX):
-            return path
-    raise ValueError(f'no {SUFFIX} among {list(paths)}')
+    return CoreMLBackend().pick(paths, SUFFIX)
 
 
 def describe(paths: Sequence[str]) -> Tuple[Dict[str, tuple], Dict[str, tuple]]:
@@ -95,43 +56,100 @@ def describe(paths: Sequence[str]) -> Tuple[Dict[str, tuple], Dict[str, tuple]]:
     return shapes(spec.description.input), shapes(spec.description.output)
 
 
-def check(paths: Sequence[str], input_shape: Sequence[int], expected: Sequence[np.ndarray],
-          output_names: Sequence[str]) -> None:
-    """Verify what can be verified without macOS: the package loads, and its input and outputs
-    have the expected names and shapes (those of the PyTorch outputs).
+class CoreMLSession(Session):
+    """A Core ML package loaded for CPU prediction (macOS only); outputs in their declared
+    order."""
 
-    Raises:
-        ValueError: a name or shape differs.
-    """
-    inputs, outputs = describe(paths)
-    want_inputs = {INPUT_NAME: tuple(input_shape)}
-    if inputs != want_inputs:
-        raise ValueError(f'Core ML inputs {inputs}, expected {want_inputs}')
-    want_outputs = {n: tuple(e.shape) for n, e in zip(output_names, expected)}
-    if list(outputs) != list(want_outputs):
-        raise ValueError(f'Core ML outputs {list(outputs)}, expected {list(want_outputs)}')
-    wrong = {n: s for n, s in outputs.items() if s and s != want_outputs[n]}
-    if wrong:
-        raise ValueError(f'Core ML output shapes {wrong}, expected '
-                         f'{ {n: want_outputs[n] for n in wrong} }')
+    def __init__(self, path: str) -> None:
+        ct = _coremltools()
+        self.model = ct.models.MLModel(path, compute_units=ct.ComputeUnit.CPU_ONLY)
+        self.output_names = list(describe([path])[1])
+
+    def run(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+        result = self.model.predict({INPUT_NAME: np.ascontiguousarray(inputs[0],
+                                                                      dtype=np.float32)})
+        return [np.asarray(result[name]) for name in self.output_names]
 
 
-def can_run() -> bool:
-    """Core ML prediction is only available on macOS."""
-    return platform.system() == 'Darwin'
+@register_backend
+class CoreMLBackend(Backend):
+    """coremltools conversion to an ML program (``.mlpackage``); converts anywhere, predicts
+    on macOS only."""
+    name = NAME
+    suffixes = (SUFFIX, )
+    packages = (('coremltools', 'coremltools'), )
 
+    def runs_here(self) -> Optional[str]:
+        if platform.system() == 'Darwin':
+            return None
+        return f'Core ML prediction needs macOS (this machine runs {platform.system()})'
 
-def run(paths: Sequence[str], inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """Predict with the package (macOS only), outputs in their declared order.
+    def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
+               output_names: Optional[Sequence[str]] = None, **options) -> List[str]:
+        """Convert ``module`` for ``example``'s shape to ``out_dir/name.mlpackage``; outputs
+        are named ``output_names`` (default ``output_0`` ...).
 
-    Raises:
-        RuntimeUnavailableError: not on macOS.
-    """
-    if not can_run():
-        raise RuntimeUnavailableError('Core ML prediction needs macOS; on this machine the '
-                                      'package was only converted and checked (names, shapes)')
-    ct = _coremltools()
-    model = ct.models.MLModel(_package(paths), compute_units=ct.ComputeUnit.CPU_ONLY)
-    _, outputs = describe(paths)
-    result = model.predict({INPUT_NAME: np.ascontiguousarray(inputs[0], dtype=np.float32)})
-    return [np.asarray(result[name]) for name in outputs]
+        Returns:
+            ``[path of the .mlpackage folder]``.
+
+        Raises:
+            MissingPackageError: coremltools is not installed (the message names the extra).
+            ConfigError: ``output_names`` does not have one name per output.
+        """
+        self.refuse_options(self.name, options)
+        ct = _coremltools()
+        module = module.eval()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            outputs = module(example)
+            count = 1 if isinstance(outputs, Tensor) else len(outputs)
+            # torch.export, not tracing: a traced graph keeps the input-size arithmetic of the
+            # segmentor's final resize, which coremltools cannot convert
+            program = torch.export.export(module, (example, ),
+                                          strict=False).run_decompositions({})
+        names = list(output_names or default_output_names(count))
+        if len(names) != count:
+            raise ConfigError(f'{len(names)} output names for {count} outputs: {names}')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            model = ct.convert(program,
+                               inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape))],
+                               outputs=[ct.TensorType(name=n) for n in names],
+                               convert_to='mlprogram',
+                               minimum_deployment_target=ct.target.iOS16,
+                               compute_precision=ct.precision.FLOAT32)
+        paths = write_one(out_dir, name + SUFFIX, model.save)
+        logger.debug('wrote %s', paths[0])
+        return paths
+
+    def load(self, paths: Sequence[str], threads: Optional[int] = 1) -> CoreMLSession:
+        """A prediction session (macOS); ``threads`` is Core ML's choice and ignored.
+
+        Raises:
+            RuntimeUnavailableError: not on macOS.
+        """
+        reason = self.runs_here()
+        if reason:
+            raise RuntimeUnavailableError(reason)
+        return CoreMLSession(self.pick(paths, SUFFIX))
+
+    def check(self, paths: Sequence[str], input_shape: Sequence[int],
+              expected: Sequence[np.ndarray], output_names: Sequence[str]) -> None:
+        """Verify what can be verified without macOS: the package loads, and its input and
+        outputs have the expected names and shapes (those of the PyTorch outputs).
+
+        Raises:
+            BackendError: a name or shape differs.
+        """
+        inputs, outputs = describe(paths)
+        want_inputs = {INPUT_NAME: tuple(input_shape)}
+        if inputs != want_inputs:
+            raise BackendError(f'Core ML inputs {inputs}, expected {want_inputs}')
+        want_outputs = {n: tuple(e.shape) for n, e in zip(output_names, expected)}
+        if list(outputs) != list(want_outputs):
+            raise BackendError(f'Core ML outputs {list(outputs)}, expected '
+                               f'{list(want_outputs)}')
+        wrong = {n: s for n, s in outputs.items() if s and s != want_outputs[n]}
+        if wrong:
+            raise BackendError(f'Core ML output shapes {wrong}, expected '
+                               f'{ {n: want_outputs[n] for n in wrong} }')

@@ -1,4 +1,4 @@
-"""ExecuTorch export (``.pte``, XNNPACK delegate) and parity runs with its Python runtime.
+"""The ``executorch`` backend: ``.pte`` programs with the XNNPACK delegate, run by ExecuTorch.
 
 For Android (and iOS) apps that embed the ExecuTorch runtime. The network is captured with
 ``torch.export`` (fixed input shape), lowered to the edge dialect with every supported
@@ -12,13 +12,15 @@ import os
 import os.path as osp
 import shutil
 import sys
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ._common import require, write_one
+from .base import Backend, Session
+from .registry import register_backend
 
 logger = logging.getLogger(__name__)
 
@@ -43,28 +45,6 @@ def _flatc_available() -> Iterator[None]:
         yield
     finally:
         os.environ.pop('FLATC_EXECUTABLE', None)
-
-
-def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
-           output_names: Optional[Sequence[str]] = None) -> List[str]:
-    """Export ``module`` for ``example``'s shape to ``out_dir/name.pte``.
-
-    Args:
-        module: A tensor-in / tensors-out module in eval mode (see
-            :mod:`mmmobileone.deploy.outputs`).
-        example: An input of the shape the program will accept (the shape is fixed).
-        out_dir: Folder to write to (created if needed).
-        name: File name without suffix.
-        output_names: Unused (``.pte`` outputs are positional); accepted for a uniform
-            backend interface.
-
-    Returns:
-        ``[path of the .pte file]``.
-
-    Raises:
-        ImportError: executorch is not installed (the message names the extra).
-    """
-    return write_program(module.eval(), example, out_dir, name + SUFFIX)
 
 
 def write_program(module: nn.Module, example: Tensor, out_dir: str,
@@ -95,32 +75,55 @@ def write_program(module: nn.Module, example: Tensor, out_dir: str,
 
 
 def set_threads(threads: int) -> None:
-    """Size ExecuTorch's CPU thread pool (its Python runtime starts with one per core)."""
+    """Size ExecuTorch's CPU thread pool for the whole process (its Python runtime starts
+    with one thread per core)."""
     pybindings = require('executorch.extension.pybindings.portable_lib', 'executorch', NAME)
     pybindings._unsafe_reset_threadpool(int(threads))
 
 
-def load(paths: Sequence[str]):
-    """The ``forward`` method of the ``.pte`` program in ``paths``, ready to execute."""
-    runtime = require('executorch.runtime', 'executorch', NAME)
-    program = runtime.Runtime.get().load_program(_pte(paths))
-    return program.load_method('forward')
+class ExecuTorchSession(Session):
+    """The ``forward`` method of one ``.pte`` program, loaded once."""
+
+    def __init__(self, path: str, threads: Optional[int] = 1) -> None:
+        runtime = require('executorch.runtime', 'executorch', NAME)
+        if threads:
+            set_threads(threads)
+        self.method = runtime.Runtime.get().load_program(path).load_method('forward')
+
+    @staticmethod
+    def _tensors(inputs: Sequence[np.ndarray]) -> List[Tensor]:
+        return [torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) for x in inputs]
+
+    def run(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+        return [np.array(out.numpy()) for out in self.method.execute(self._tensors(inputs))]
+
+    def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
+        feed = self._tensors(inputs)
+        return lambda: self.method.execute(feed)
 
 
-def run(paths: Sequence[str], inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """Run the exported program once on ``inputs`` (float32 arrays of the exported shape).
+@register_backend
+class ExecuTorchBackend(Backend):
+    """ExecuTorch program (``.pte``) with every supported operator delegated to XNNPACK;
+    fixed input shape."""
+    name = NAME
+    suffixes = (SUFFIX, )
+    packages = (('executorch', 'executorch'), )
 
-    Returns:
-        The outputs as numpy arrays, in PyTorch's order.
-    """
-    method = load(paths)
-    outputs = method.execute([torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-                              for x in inputs])
-    return [np.array(out.numpy()) for out in outputs]
+    def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
+               output_names: Optional[Sequence[str]] = None, **options) -> List[str]:
+        """Write ``out_dir/name.pte`` for ``example``'s shape; ``output_names`` is unused
+        (``.pte`` outputs are positional). Returns ``[path of the .pte file]``."""
+        self.refuse_options(self.name, options)
+        return write_program(module.eval(), example, out_dir, name + SUFFIX)
+
+    def load(self, paths: Sequence[str], threads: Optional[int] = 1) -> ExecuTorchSession:
+        """Load the program; ``threads`` resizes ExecuTorch's process-wide thread pool."""
+        return ExecuTorchSession(self.pick(paths, SUFFIX), threads)
 
 
-def _pte(paths: Sequence[str]) -> str:
-    for path in paths:
-        if path.endswith(SUFFIX):
-            return path
-    raise ValueError(f'no {SUFFIX} file among {list(paths)}')
+def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
+           output_names: Optional[Sequence[str]] = None) -> List[str]:
+    """:meth:`ExecuTorchBackend.export` of the registered backend (for the INT8 report's
+    float rows)."""
+    return ExecuTorchBackend().export(module, example, out_dir, name, output_names)

@@ -1,17 +1,22 @@
-"""LiteRT (TensorFlow Lite) export (``.tflite``) with litert-torch, parity with its interpreter.
+"""The ``litert`` backend: LiteRT (TensorFlow Lite) ``.tflite`` files written by litert-torch,
+run by LiteRT's interpreter.
 
 For Android apps using LiteRT (and its GPU / NNAPI delegates on the phone). litert-torch
 captures the network with ``torch.export`` (fixed input shape, NCHW as in PyTorch) and writes
 one flatbuffer. Needs ``litert-torch`` and ``ai-edge-litert`` (``pip install -e ".[deploy]"``).
+litert-torch imports jax: convert in a process that does not fork afterwards
+(docs/deployment.md, section 4).
 """
 import logging
 import re
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 from torch import Tensor, nn
 
 from ._common import require, write_one
+from .base import Backend, Session
+from .registry import register_backend
 
 logger = logging.getLogger(__name__)
 
@@ -19,53 +24,60 @@ NAME = 'litert'
 SUFFIX = '.tflite'
 
 
-def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
-           output_names: Optional[Sequence[str]] = None) -> List[str]:
-    """Convert ``module`` for ``example``'s shape to ``out_dir/name.tflite``.
-
-    The arguments are the backend interface of :mod:`mmmobileone.deploy.backends`.
-
-    Args:
-        output_names: Unused (the signature's outputs are ``output_0`` ...).
-
-    Returns:
-        ``[path of the .tflite file]``.
-
-    Raises:
-        ImportError: litert-torch is not installed (the message names the extra).
-    """
-    litert_torch = require('litert_torch', 'litert-torch', NAME)
-    edge_model = litert_torch.convert(module.eval(), (example, ))
-    paths = write_one(out_dir, name + SUFFIX, edge_model.export)
-    logger.debug('wrote %s', paths[0])
-    return paths
-
-
-def interpreter(paths: Sequence[str], threads: Optional[int] = 1):
-    """A LiteRT interpreter of the ``.tflite`` file in ``paths``, tensors allocated."""
-    module = require('ai_edge_litert.interpreter', 'ai-edge-litert', NAME)
-    path = next((p for p in paths if p.endswith(SUFFIX)), None)
-    if path is None:
-        raise ValueError(f'no {SUFFIX} file among {list(paths)}')
-    engine = module.Interpreter(model_path=path, num_threads=threads)
-    engine.allocate_tensors()
-    return engine
-
-
 def _position(name: str) -> int:
     found = re.search(r'(\d+)(?:_output)?$', name)
     return int(found.group(1)) if found else 0
 
 
-def run(paths: Sequence[str], inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """Run the ``.tflite`` model once on ``inputs`` (float32 arrays of the exported shape).
+class LiteRTSession(Session):
+    """A LiteRT interpreter of one ``.tflite`` file, tensors allocated once."""
 
-    Returns:
-        The outputs as numpy arrays, in PyTorch's order (``output_0``, ``output_1``, ...).
-    """
-    engine = interpreter(paths)
-    for detail, value in zip(engine.get_input_details(), inputs):
-        engine.set_tensor(detail['index'], np.ascontiguousarray(value, dtype=np.float32))
-    engine.invoke()
-    details = sorted(engine.get_output_details(), key=lambda d: _position(d['name']))
-    return [np.array(engine.get_tensor(d['index'])) for d in details]
+    def __init__(self, path: str, threads: Optional[int] = 1) -> None:
+        module = require('ai_edge_litert.interpreter', 'ai-edge-litert', NAME)
+        self.interpreter = module.Interpreter(model_path=path, num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.inputs = [d['index'] for d in self.interpreter.get_input_details()]
+        # outputs in PyTorch's order (the signature names them output_0, output_1, ...)
+        self.outputs = [d['index'] for d in sorted(self.interpreter.get_output_details(),
+                                                   key=lambda d: _position(d['name']))]
+
+    def _set(self, inputs: Sequence[np.ndarray]) -> None:
+        for index, value in zip(self.inputs, inputs):
+            self.interpreter.set_tensor(index, np.ascontiguousarray(value, dtype=np.float32))
+
+    def run(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+        self._set(inputs)
+        self.interpreter.invoke()
+        return [np.array(self.interpreter.get_tensor(i)) for i in self.outputs]
+
+    def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
+        """Inputs set once; each call invokes the interpreter and reads the outputs back."""
+        self._set(inputs)
+
+        def invoke() -> List[np.ndarray]:
+            self.interpreter.invoke()
+            return [self.interpreter.get_tensor(i) for i in self.outputs]
+
+        return invoke
+
+
+@register_backend
+class LiteRTBackend(Backend):
+    """litert-torch conversion to ``.tflite``; fixed input shape."""
+    name = NAME
+    suffixes = (SUFFIX, )
+    packages = (('litert_torch', 'litert-torch'), ('ai_edge_litert', 'ai-edge-litert'))
+
+    def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
+               output_names: Optional[Sequence[str]] = None, **options) -> List[str]:
+        """Write ``out_dir/name.tflite``; ``output_names`` is unused (the signature's outputs
+        are ``output_0`` ...). Returns ``[path of the .tflite file]``."""
+        self.refuse_options(self.name, options)
+        litert_torch = require('litert_torch', 'litert-torch', NAME)
+        edge_model = litert_torch.convert(module.eval(), (example, ))
+        paths = write_one(out_dir, name + SUFFIX, edge_model.export)
+        logger.debug('wrote %s', paths[0])
+        return paths
+
+    def load(self, paths: Sequence[str], threads: Optional[int] = 1) -> LiteRTSession:
+        return LiteRTSession(self.pick(paths, SUFFIX), threads)

@@ -1,18 +1,29 @@
-"""ONNX export with dynamic axes, and verification against ONNX Runtime."""
+"""The ``onnx`` backend: ONNX export with dynamic axes, run by ONNX Runtime.
+
+The one ONNX export path: ``tools/deployment/export.py --backend onnx`` and
+``tools/deployment/export_onnx.py`` both export through :class:`OnnxBackend` (the INT8 export
+and the latency benchmark use :func:`export_onnx` for their own graphs).
+"""
 import logging
+import os
 import os.path as osp
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ...fileio import atomic_write
-from ..outputs import as_tuple, output_names
+from ..outputs import SegmentorOutputs, output_names
+from ._common import require
+from .base import Backend, Session
+from .registry import register_backend
 
 logger = logging.getLogger(__name__)
 
+NAME = 'onnx'
+SUFFIX = '.onnx'
 DEFAULT_OPSET = 17
 
 
@@ -46,7 +57,7 @@ def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: b
     Returns:
         The output names, in order.
     """
-    import onnx
+    onnx = require('onnx', 'onnx', NAME)
     wrapper = wrapper.eval()
     names = list(output_names(wrapper, example))
     with atomic_write(path, suffix='.onnx.part') as temporary:
@@ -68,8 +79,9 @@ def export_onnx(wrapper: nn.Module, example: Tensor, path: str, dynamic_batch: b
 
 
 def onnxruntime_session(path: str, threads: Optional[int] = None):
-    """A CPU ONNX Runtime session; ``threads`` fixes intra-op threads (inter-op is 1)."""
-    import onnxruntime as ort
+    """A CPU ONNX Runtime ``InferenceSession``; ``threads`` fixes intra-op threads (inter-op
+    is 1)."""
+    ort = require('onnxruntime', 'onnxruntime', NAME)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -78,69 +90,52 @@ def onnxruntime_session(path: str, threads: Optional[int] = None):
     return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
-def run_onnxruntime(path_or_session, inputs: Tensor) -> List[np.ndarray]:
-    """Outputs of an ONNX model (path or session) for ``inputs``."""
-    session = (onnxruntime_session(path_or_session)
-               if isinstance(path_or_session, str) else path_or_session)
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: inputs.detach().cpu().numpy().astype(np.float32)})
+class OnnxSession(Session):
+    """An ONNX Runtime (CPU) session of one ``.onnx`` file; any batch the file allows."""
+
+    def __init__(self, path: str, threads: Optional[int] = 1) -> None:
+        self.session = onnxruntime_session(path, threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def _feed(self, inputs: Sequence[np.ndarray]) -> Dict[str, np.ndarray]:
+        return {name: np.ascontiguousarray(x, dtype=np.float32)
+                for name, x in zip(self.input_names, inputs)}
+
+    def run(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
+        return self.session.run(None, self._feed(inputs))
+
+    def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
+        feed = self._feed(inputs)
+        return lambda: self.session.run(None, feed)
 
 
-@torch.no_grad()
-def compare_with_onnxruntime(wrapper: nn.Module, path_or_session,
-                             inputs: Tensor) -> Dict[str, float]:
-    """Compare PyTorch and ONNX Runtime on ``inputs`` over all outputs.
+@register_backend
+class OnnxBackend(Backend):
+    """ONNX (TorchScript-based exporter) run by ONNX Runtime on the CPU.
 
-    Returns:
-        ``dict(max_abs_diff=..., max_abs_value=..., relative=...)``: the largest absolute
-        difference, the largest absolute PyTorch output, and their ratio.
-
-    Raises:
-        ValueError: if the number of outputs or any output shape differs.
+    Export options: ``dynamic_spatial`` (dynamic height / width axes; default: for a
+    segmentor's :class:`~..outputs.SegmentorOutputs` only) and ``opset`` (default
+    :data:`DEFAULT_OPSET`). The batch axis is always dynamic.
     """
-    expected = as_tuple(wrapper.eval()(inputs))
-    actual = run_onnxruntime(path_or_session, inputs)
-    if len(actual) != len(expected):
-        raise ValueError(f'ONNX model gives {len(actual)} outputs, PyTorch {len(expected)}')
-    worst, largest = 0.0, 0.0
-    for i, (a, e) in enumerate(zip(actual, expected)):
-        if tuple(a.shape) != tuple(e.shape):
-            raise ValueError(f'output {i}: ONNX shape {tuple(a.shape)} != PyTorch '
-                             f'{tuple(e.shape)} for input {tuple(inputs.shape)}')
-        if a.size:
-            worst = max(worst, float(np.abs(a - e.numpy()).max()))
-            largest = max(largest, float(e.abs().max()))
-    return dict(max_abs_diff=worst, max_abs_value=largest,
-                relative=worst / largest if largest else worst)
+    name = NAME
+    suffixes = (SUFFIX, )
+    packages = (('onnx', 'onnx'), ('onnxruntime', 'onnxruntime'))
+    dynamic_batch = True
 
+    def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
+               output_names: Optional[Sequence[str]] = None, *,
+               dynamic_spatial: Optional[bool] = None, opset: int = DEFAULT_OPSET,
+               **options) -> List[str]:
+        """Export to ``out_dir/name.onnx``; ``output_names`` is unused (the names come from
+        the module: ``logits``, ...). Returns ``[path of the .onnx file]``."""
+        self.refuse_options(self.name, options)
+        if dynamic_spatial is None:
+            dynamic_spatial = isinstance(module, SegmentorOutputs)
+        os.makedirs(out_dir, exist_ok=True)
+        path = osp.join(out_dir, name + SUFFIX)
+        export_onnx(module, example, path, dynamic_batch=True, dynamic_spatial=dynamic_spatial,
+                    opset=opset)
+        return [path]
 
-# The backend interface of the export entry point (mmmobileone.deploy.export), as the other
-# runtimes' modules: export(module, example, out_dir, ...) -> paths; run(paths, inputs).
-NAME = 'onnx'
-SUFFIX = '.onnx'
-
-
-def export(module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
-           output_names: Optional[Sequence[str]] = None) -> List[str]:
-    """Export ``module`` to ``out_dir/name.onnx`` with a dynamic batch axis (and dynamic
-    height / width for a segmentor's :class:`~..outputs.SegmentorOutputs`).
-
-    ``output_names`` is unused: the names come from the module (``logits``, ...).
-
-    Returns:
-        ``[path of the .onnx file]``.
-    """
-    from ..outputs import SegmentorOutputs
-    path = osp.join(out_dir, name + SUFFIX)
-    export_onnx(module, example, path, dynamic_batch=True,
-                dynamic_spatial=isinstance(module, SegmentorOutputs))
-    return [path]
-
-
-def run(paths: Sequence[str], inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """Run the ``.onnx`` file in ``paths`` with ONNX Runtime (CPU) on ``inputs``."""
-    path = next((p for p in paths if p.endswith(SUFFIX)), None)
-    if path is None:
-        raise ValueError(f'no {SUFFIX} file among {list(paths)}')
-    return run_onnxruntime(path, torch.from_numpy(np.ascontiguousarray(inputs[0],
-                                                                       dtype=np.float32)))
+    def load(self, paths: Sequence[str], threads: Optional[int] = 1) -> OnnxSession:
+        return OnnxSession(self.pick(paths, SUFFIX), threads)

@@ -13,6 +13,8 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ...errors import DataError, MissingPathError
+
 logger = logging.getLogger(__name__)
 
 #: File name endings read as images (case-insensitive).
@@ -26,8 +28,8 @@ def list_images(folder: str) -> List[str]:
         FileNotFoundError: ``folder`` does not exist or is not a folder.
     """
     if not osp.isdir(folder):
-        raise FileNotFoundError(f'calibration folder {folder!r} does not exist or is not a '
-                                'folder')
+        raise MissingPathError(f'calibration folder {folder!r} does not exist or is not a '
+                               'folder')
     found = []
     for parent, _, names in os.walk(folder):
         found += [osp.join(parent, n) for n in names if n.lower().endswith(IMAGE_SUFFIXES)]
@@ -130,7 +132,7 @@ def calibration_inputs(model: nn.Module, folder: str, shape: Optional[Sequence[i
             logger.debug('skipped %s (%s)', path, error)
     if not inputs:
         others = sum(len(files) for _, _, files in os.walk(folder)) - len(paths)
-        raise ValueError(
+        raise DataError(
             f'no readable images in calibration folder {folder!r} ({len(paths)} image '
             f'file(s), {failed} unreadable; {others} other file(s); looked for '
             f'{", ".join(IMAGE_SUFFIXES)})')

@@ -20,6 +20,7 @@ from typing import Iterable, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ...errors import ConfigError
 from ..backends._common import publish, require, staging_folder
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ DIAGONAL_SPLIT_MODES = ('auto', 'all', 'none')
 def check_int8_backend(backend: str) -> None:
     """Raise a one-line ValueError unless ``backend`` can export INT8."""
     if backend not in INT8_BACKENDS:
-        raise ValueError(f'INT8 export is not available for the {backend!r} backend; it is '
-                         f'for: {", ".join(INT8_BACKENDS)}')
+        raise ConfigError(f'INT8 export is not available for the {backend!r} backend; it is '
+                          f'for: {", ".join(INT8_BACKENDS)}')
 
 
 def _xnnpack_quantizer(keep_float: Sequence[str] = (), per_channel: bool = True):
@@ -176,20 +177,39 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
 
 
 def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
-               calibration: Optional[Sequence[Tensor]] = None) -> nn.Module:
+               calibration: Optional[Sequence[Tensor]] = None,
+               absorb_constants: Optional[bool] = None) -> nn.Module:
     """The network as it is quantized.
 
-    ``diagonal_split`` (one of :data:`DIAGONAL_SPLIT_MODES`): ``'none'`` returns ``module`` in
-    eval mode; ``'all'`` a copy in which every square 1x1 fused kernel carries its diagonal as
-    a separate depthwise conv (:func:`.diagonal.split_diagonal`: the same function in float, far
-    less INT8 error where the folded identity dominates); ``'auto'`` (needs ``calibration``)
-    splits only the kernels where that raises the simulated SQNR by at least
+    ``absorb_constants`` (``None``: whenever ``calibration`` is given; ``True`` needs it): first
+    fold the input channels of the
+    1x1 convs that are constant on the calibration images (spread below one INT8 step) into
+    their bias (:func:`.absorb.absorb_constant_inputs`; the same function, without the INT8
+    rounding of the constant that huge folded weights amplify).
+
+    ``diagonal_split`` (one of :data:`DIAGONAL_SPLIT_MODES`): ``'none'`` leaves the kernels as
+    they are; ``'all'`` makes every square 1x1 fused kernel carry its diagonal as a separate
+    depthwise conv (:func:`.diagonal.split_diagonal`: the same function in float, far less INT8
+    error where the folded identity dominates); ``'auto'`` (needs ``calibration``) splits only
+    the kernels where that raises the simulated SQNR by at least
     :data:`.sqnr.AUTO_SPLIT_GAIN_DB` (each split costs a depthwise conv and an add).
+
+    ``module`` itself is never changed (a copy is returned when anything is rewritten).
+
+    Raises:
+        ValueError: an unknown ``diagonal_split``, or no ``calibration`` where one is needed.
     """
     if diagonal_split not in DIAGONAL_SPLIT_MODES:
-        raise ValueError(f'diagonal_split must be one of {", ".join(DIAGONAL_SPLIT_MODES)}, '
-                         f'got {diagonal_split!r}')
+        raise ConfigError(f'diagonal_split must be one of {", ".join(DIAGONAL_SPLIT_MODES)}, '
+                          f'got {diagonal_split!r}')
     module = module.eval()
+    if absorb_constants is None:
+        absorb_constants = bool(calibration)
+    if absorb_constants:
+        if not calibration:
+            raise ValueError('absorb_constants=True needs calibration inputs')
+        from .absorb import absorb_constant_inputs
+        module, _ = absorb_constant_inputs(module, calibration)
     if diagonal_split == 'none':
         return module
     from .diagonal import split_diagonal, square_fused_kernels
@@ -211,12 +231,14 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
 
 def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
                 out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
-                per_channel: bool = True, diagonal_split: str = 'auto') -> List[str]:
+                per_channel: bool = True, diagonal_split: str = 'auto',
+                absorb_constants: bool = True) -> List[str]:
     """INT8 export with ``backend`` (one of :data:`INT8_BACKENDS`); returns the written paths.
 
     ``keep_float`` names modules left in float; ``'auto'`` among them adds the layers whose
     simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`). The network quantized
-    is :func:`int8_ready` of ``module`` with ``diagonal_split``; ``module`` is not changed.
+    is :func:`int8_ready` of ``module`` with ``diagonal_split`` and ``absorb_constants``;
+    ``module`` is not changed.
 
     Raises:
         ValueError: ``backend`` has no INT8 export (the message lists those that do), or no
@@ -225,7 +247,7 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
     """
     check_int8_backend(backend)
     calibration = list(calibration)
-    module = int8_ready(module, diagonal_split, calibration)
+    module = int8_ready(module, diagonal_split, calibration, absorb_constants)
     if 'auto' in keep_float:
         from .sqnr import resolve_keep_float
         keep_float = resolve_keep_float(module, calibration, keep_float)

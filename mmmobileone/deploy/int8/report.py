@@ -16,7 +16,7 @@ from ..outputs import infer_task, tensor_model
 from .calibration import calibration_inputs
 from .evaluate import agreement, classification_predictions, detection_metrics, pipeline_input_shape
 from .export import default_calib_dir
-from .quantize import DIAGONAL_SPLIT_MODES, check_int8_backend, export_int8, int8_ready
+from .quantize import check_int8_backend, export_int8, int8_ready
 from .runtime import runtime_runner
 from .sqnr import format_study, resolve_keep_float, sqnr_study
 
@@ -67,31 +67,38 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     wrapper = tensor_model(model, task)
     example = calibration[0]
     os.makedirs(out_dir, exist_ok=True)
-    # each diagonal-split mode's network, built once (auto runs an SQNR pass to choose)
-    ready = {mode: int8_ready(wrapper, mode, calibration) for mode in DIAGONAL_SPLIT_MODES}
+    # (label, kept in float, per-channel weights, diagonal split, constant absorption)
+    variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none', False),
+                ('INT8 per-channel, no diagonal split', (), True, 'none', False),
+                ('INT8 per-channel, diagonal split of all square 1x1', (), True, 'all', False),
+                ('INT8 per-channel, diagonal split auto, no absorption (default before issue '
+                 '21)', (), True, 'auto', False),
+                ('INT8 default: per-channel, constant channels absorbed, diagonal split auto',
+                 (), True, 'auto', True)]
+    # each variant's network, built once (auto runs an SQNR pass to choose)
+    ready = {(split, absorb): int8_ready(wrapper, split, calibration, absorb)
+             for _, _, _, split, absorb in variants}
     if 'auto' in keep_float:
-        keep_float = resolve_keep_float(ready['auto'], calibration, keep_float)
+        keep_float = resolve_keep_float(ready['auto', True], calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
-    # (label, kept in float, per-channel weights, diagonal split)
-    variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none'),
-                ('INT8 per-channel, no diagonal split', (), True, 'none'),
-                ('INT8 per-channel, diagonal split of all square 1x1', (), True, 'all'),
-                ('INT8 default: per-channel, diagonal split auto', (), True, 'auto')]
     if keep_float:
-        variants.append(('INT8, float ' + ', '.join(keep_float), keep_float, True, 'auto'))
+        variants.append(('INT8 default, float ' + ', '.join(keep_float), keep_float, True,
+                         'auto', True))
     rows = []
     for backend in backends:
         models = {'float': _float_export(backend, wrapper, example,
                                          osp.join(out_dir, backend))}
-        for label, kept, per_channel, split in variants:
+        for label, kept, per_channel, split, absorb in variants:
             if kept and backend == 'onnx':
                 continue  # see export_int8: ONNX Runtime breaks with excluded nodes
             models[label] = export_int8(
-                backend, ready[split], example, calibration, osp.join(out_dir, backend),
+                backend, ready[split, absorb], example, calibration,
+                osp.join(out_dir, backend),
                 name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor')
-                + ('' if split == 'auto' else f'_split_{split}'),
+                + ('' if split == 'auto' else f'_split_{split}') + ('' if absorb else '_plain'),
                 keep_float=kept, per_channel=per_channel,
-                diagonal_split='none')  # ready[split] is already split as the variant says
+                # ready[...] is already rewritten as the variant says
+                diagonal_split='none', absorb_constants=False)
         if qat_epochs and task == 'classification' and backend == 'executorch':
             from .qat import export_executorch_qat
             models[f'INT8 QAT ({qat_epochs} epochs, lr {qat_lr:g})'] = export_executorch_qat(
@@ -132,8 +139,8 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     if sqnr:
         evaluation = calibration[:8]
         result['sqnr'] = {}
-        for label, kept, per_channel, split in variants:
-            layers, outputs = sqnr_study(ready[split], calibration, evaluation, kept,
+        for label, kept, per_channel, split, absorb in variants:
+            layers, outputs = sqnr_study(ready[split, absorb], calibration, evaluation, kept,
                                          per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
             lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',

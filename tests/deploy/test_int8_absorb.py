@@ -1,0 +1,110 @@
+"""Constant-channel absorption before INT8 (issue 21): input channels of a 1x1 conv that are
+constant on the calibration images go into the bias; the same function in float, and the
+folded identity weight no longer amplifies the INT8 rounding of the constant."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mmmobileone.deploy.int8.absorb import absorb_constant_inputs
+from mmmobileone.deploy.int8.diagonal import DiagonalSplitConv
+from mmmobileone.deploy.int8.quantize import export_int8, int8_ready
+from mmmobileone.deploy.int8.runtime import runtime_runner
+from mmmobileone.deploy.int8.sqnr import sqnr_study
+from mmmobileone.models import MobileOneUnit
+
+CHANNELS, CONSTANT = 16, (0.93, 0.38)
+
+
+class _Net(nn.Sequential):
+    """Tensor in, tensor out, with the output names the exports ask the wrapper for."""
+
+    def output_names(self, count: int) -> list:
+        return [f'output_{i}' for i in range(count)]
+
+
+def _constant_channel_net() -> nn.Module:
+    """ReLU -> fused 1x1 MobileOne unit whose identity BatchNorm saw two constant input channels
+    (running var 0, mean = the constant): fusion gives them diagonal weights of about 300 and a
+    bias of the opposite sign, as in the broken quickstart detectors' ``stage1.1`` (constants
+    0.93 and 0.38, diagonal 246 and 471, the rest of the rows below 0.4)."""
+    torch.manual_seed(0)
+    unit = MobileOneUnit(CHANNELS, CHANNELS, 1, num_convs=1).eval()
+    with torch.no_grad():
+        unit.branch_norm.running_var.fill_(1.0)
+        unit.branch_norm.running_mean.zero_()
+        for c, value in enumerate(CONSTANT):
+            unit.branch_norm.running_var[c] = 0.0
+            unit.branch_norm.running_mean[c] = value
+    unit.switch_to_deploy()
+    return _Net(nn.ReLU(), unit).eval()
+
+
+def _inputs(count: int, seed: int) -> list:
+    generator = torch.Generator().manual_seed(seed)
+    inputs = []
+    for _ in range(count):
+        x = torch.randn(1, CHANNELS, 8, 8, generator=generator).abs() * 4
+        for c, value in enumerate(CONSTANT):
+            x[:, c] = value
+        inputs.append(x)
+    return inputs
+
+
+def _db(expected: torch.Tensor, actual: torch.Tensor) -> float:
+    return 10 * math.log10(float(expected.pow(2).sum() / (expected - actual).pow(2).sum()))
+
+
+def test_absorption_is_the_same_function_and_leaves_other_channels_alone():
+    net = _constant_channel_net()
+    conv = net[1].branch_reparam
+    assert float(conv.weight.detach()[:2, :2].diagonal().abs().min()) > 100  # the folded identity
+    calibration = _inputs(4, seed=0)
+    absorbed, names = absorb_constant_inputs(net, calibration)
+    assert names == {'1.branch_reparam': [0, 1]}
+    assert net[1].branch_reparam is conv and float(conv.weight.detach()[0, 0].abs()) > 100  # a copy
+    new = absorbed[1].branch_reparam
+    assert float(new.weight[:, :2].abs().max()) == 0
+    torch.testing.assert_close(new.weight[:, 2:], conv.weight[:, 2:], rtol=0, atol=0)
+    with torch.no_grad():
+        for x in _inputs(2, seed=1):
+            expected, actual = net(x), absorbed(x)
+            assert float((actual - expected).abs().max() / expected.abs().max()) < 1e-5
+    # nothing constant (or only dead, always-zero channels): nothing to do, the model itself
+    varying = [x.clone() for x in calibration]
+    for x in varying:
+        x[:, :2] = torch.rand(1, 2, 8, 8) * 4
+        x[:, 5] = 0.0
+    same, names = absorb_constant_inputs(net, varying)
+    assert same is net and names == {}
+    with pytest.raises(ValueError, match='calibration'):
+        absorb_constant_inputs(net, [])
+
+
+def test_default_int8_absorbs_and_keeps_the_output_where_the_split_alone_does_not(tmp_path):
+    """Simulated and through ONNX Runtime: the default (absorption + diagonal split) keeps the
+    unit's output; the split alone leaves the constant's rounding error times ~300."""
+    net = _constant_channel_net()
+    calibration, evaluation = _inputs(8, seed=0), _inputs(4, seed=1)
+    default = int8_ready(net, 'auto', calibration)
+    assert int8_ready(net, 'auto', calibration, absorb_constants=None) is not net
+    old = int8_ready(net, 'all', calibration, absorb_constants=False)
+    assert isinstance(old[1].branch_reparam, DiagonalSplitConv)
+    _, simulated_default = sqnr_study(default, calibration, evaluation)
+    _, simulated_old = sqnr_study(old, calibration, evaluation)
+    assert simulated_default['output_0'] > max(35, simulated_old['output_0'] + 15), (
+        simulated_default, simulated_old)
+    with torch.no_grad():
+        expected = torch.cat([net(x) for x in evaluation])
+    found = {}
+    for name, model, absorb in (('default', net, True), ('split only', old, False)):
+        paths = export_int8('onnx', model, calibration[0], calibration,
+                            str(tmp_path / name.replace(' ', '_')),
+                            diagonal_split='auto' if absorb else 'none',
+                            absorb_constants=absorb)
+        run = runtime_runner('onnx', paths)
+        actual = torch.from_numpy(np.concatenate([run(x.numpy())[0] for x in evaluation]))
+        found[name] = _db(expected, actual)
+    assert found['default'] > max(35, found['split only'] + 15), found
