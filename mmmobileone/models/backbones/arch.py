@@ -1,6 +1,8 @@
 """MobileOne architecture settings: the paper's variants and validation of custom ones."""
 from typing import Dict, List, Mapping, Union
 
+from ...errors import ConfigError
+
 #: Base widths of the four stages; each is multiplied by the stage's width factor.
 BASE_CHANNELS = (64, 128, 256, 512)
 
@@ -33,12 +35,12 @@ ARCH_SETTINGS: Dict[str, Dict] = {
 
 def _check_stage_list(key: str, value, kind: type, minimum) -> List:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
-        raise ValueError(f'arch[{key!r}] must be a list of 4 values (one per stage), '
-                         f'got {value!r}')
+        raise ConfigError(f'arch[{key!r}] must be a list of 4 values (one per stage), '
+                          f'got {value!r}')
     for item in value:
         if isinstance(item, bool) or not isinstance(item, kind) or item < minimum:
-            raise ValueError(f'arch[{key!r}] must hold {kind.__name__} values >= {minimum}, '
-                             f'got {value!r}')
+            raise ConfigError(f'arch[{key!r}] must hold {kind.__name__} values >= {minimum}, '
+                              f'got {value!r}')
     return list(value)
 
 
@@ -59,18 +61,18 @@ def resolve_arch(arch: Union[str, Mapping]) -> Dict:
     """
     if isinstance(arch, str):
         if arch.lower() not in ARCH_SETTINGS:
-            raise ValueError(f'unknown MobileOne arch {arch!r}; choose one of '
-                             f'{sorted(ARCH_SETTINGS)} or pass a dict with keys {ARCH_KEYS}')
+            raise ConfigError(f'unknown MobileOne arch {arch!r}; choose one of '
+                              f'{sorted(ARCH_SETTINGS)} or pass a dict with keys {ARCH_KEYS}')
         return {k: list(v) if isinstance(v, list) else v
                 for k, v in ARCH_SETTINGS[arch.lower()].items()}
     if not isinstance(arch, Mapping):
-        raise ValueError(f'arch must be a name in {sorted(ARCH_SETTINGS)} or a dict, '
-                         f'got {type(arch).__name__} {arch!r}')
+        raise ConfigError(f'arch must be a name in {sorted(ARCH_SETTINGS)} or a dict, '
+                          f'got {type(arch).__name__} {arch!r}')
     missing = [k for k in ARCH_KEYS if k not in arch]
     unknown = [k for k in arch if k not in ARCH_KEYS + OPTIONAL_ARCH_KEYS]
     if missing or unknown:
-        raise ValueError(f'malformed arch dict: missing keys {missing}, unknown keys {unknown}; '
-                         f'required {list(ARCH_KEYS)}, optional {list(OPTIONAL_ARCH_KEYS)}')
+        raise ConfigError(f'malformed arch dict: missing keys {missing}, unknown keys {unknown}; '
+                          f'required {list(ARCH_KEYS)}, optional {list(OPTIONAL_ARCH_KEYS)}')
     resolved = dict(
         num_blocks=_check_stage_list('num_blocks', arch['num_blocks'], int, 1),
         width_factor=_check_widths(arch['width_factor']),
@@ -80,25 +82,25 @@ def resolve_arch(arch: Union[str, Mapping]) -> Dict:
         stem_num_conv_branches=arch.get('stem_num_conv_branches', 1))
     stem_k = resolved['stem_num_conv_branches']
     if isinstance(stem_k, bool) or not isinstance(stem_k, int) or stem_k < 1:
-        raise ValueError(f"arch['stem_num_conv_branches'] must be an int >= 1, got {stem_k!r}")
+        raise ConfigError(f"arch['stem_num_conv_branches'] must be an int >= 1, got {stem_k!r}")
     for stage, (se, blocks) in enumerate(zip(resolved['num_se_blocks'],
                                              resolved['num_blocks'])):
         if se > blocks:
-            raise ValueError(f"arch['num_se_blocks'][{stage}] = {se} exceeds the stage's "
-                             f'{blocks} blocks')
+            raise ConfigError(f"arch['num_se_blocks'][{stage}] = {se} exceeds the stage's "
+                              f'{blocks} blocks')
     return resolved
 
 
 def _check_widths(value) -> List[float]:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
-        raise ValueError(f"arch['width_factor'] must be a list of 4 values (one per stage), "
-                         f'got {value!r}')
+        raise ConfigError(f"arch['width_factor'] must be a list of 4 values (one per stage), "
+                          f'got {value!r}')
     widths = []
     for stage, item in enumerate(value):
         if isinstance(item, bool) or not isinstance(item, (int, float)) or item <= 0:
-            raise ValueError(f"arch['width_factor'] must hold positive numbers, got {value!r}")
+            raise ConfigError(f"arch['width_factor'] must hold positive numbers, got {value!r}")
         if int(BASE_CHANNELS[stage] * item) < 1:
-            raise ValueError(f"arch['width_factor'][{stage}] = {item} gives no channels "
-                             f'(base width {BASE_CHANNELS[stage]})')
+            raise ConfigError(f"arch['width_factor'][{stage}] = {item} gives no channels "
+                              f'(base width {BASE_CHANNELS[stage]})')
         widths.append(float(item))
     return widths

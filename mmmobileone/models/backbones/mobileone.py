@@ -6,19 +6,34 @@ from mmengine.model import BaseModule, Sequential
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import MobileOneUnit
+from ..layers.checkpointing import checkpointed
 from .arch import BASE_CHANNELS, resolve_arch
 
 OutIndex = Union[int, str]
+#: Modules that ``with_cp`` can name, in order: the stem, then the four stages.
+CP_STAGES = ('stage0', 'stage1', 'stage2', 'stage3', 'stage4')
 
 
 def _check_per_stage(name: str, value: Sequence[int], allowed: str, valid) -> Tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or len(value) != 4 or not all(
             isinstance(v, int) and not isinstance(v, bool) and valid(v) for v in value):
-        raise ValueError(f'{name} must be 4 integers (one per stage), each {allowed}; '
-                         f'got {value!r}')
+        raise ConfigError(f'{name} must be 4 integers (one per stage), each {allowed}; '
+                          f'got {value!r}')
     return tuple(value)
+
+
+def _check_with_cp(with_cp: Union[bool, Sequence[bool]]) -> Tuple[bool, ...]:
+    """One flag per module of :data:`CP_STAGES` from a bool or a sequence of 5 bools."""
+    if isinstance(with_cp, bool):
+        return (with_cp, ) * len(CP_STAGES)
+    if (isinstance(with_cp, (list, tuple)) and len(with_cp) == len(CP_STAGES)
+            and all(isinstance(v, bool) for v in with_cp)):
+        return tuple(with_cp)
+    raise ConfigError(f'with_cp must be a bool or {len(CP_STAGES)} bools (one per module '
+                      f'{", ".join(CP_STAGES)}), got {with_cp!r}')
 
 
 @MODELS.register_module()
@@ -61,6 +76,17 @@ class MobileOne(BaseModule):
         act_cfg: Activation config.
         norm_eval: Keep norm layers in eval mode while training.
         deploy: Build the fused (inference) form directly.
+        with_cp: Activation checkpointing while training (mmpretrain's name): every block
+            (depthwise + pointwise unit; the stem unit on its own) of a checkpointed stage
+            keeps only its input for backward and recomputes its branches there, which trades
+            one more forward of those units for most of their activation memory. ``True`` /
+            ``False`` for the whole network, or 5 bools for ``stage0`` (stem) and
+            ``stage1``-``stage4``. Outputs, gradients and BatchNorm running
+            statistics equal those without it (the recomputation does not update running
+            statistics). Measured in docs/benchmarks.md (section "Training step").
+        moment_stats: Compute the train-time 1x1 and identity branches from the input's
+            moments (see :class:`~mmmobileone.models.layers.MobileOneUnit`): same function,
+            gradients and running statistics up to float32 rounding, checkpoints unchanged.
         init_cfg: mmengine initialization config.
 
     Example:
@@ -82,6 +108,8 @@ class MobileOne(BaseModule):
                  act_cfg: Optional[Dict] = None,
                  norm_eval: bool = False,
                  deploy: bool = False,
+                 with_cp: Union[bool, Sequence[bool]] = False,
+                 moment_stats: bool = False,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         if init_cfg is None:
             init_cfg = [
@@ -94,15 +122,16 @@ class MobileOne(BaseModule):
         self.strides = _check_per_stage('strides', strides, 'in (1, 2)', lambda v: v in (1, 2))
         self.dilations = _check_per_stage('dilations', dilations, '>= 1', lambda v: v >= 1)
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be an int in [-1, 4], got {frozen_stages!r}')
+            raise ConfigError(f'frozen_stages must be an int in [-1, 4], got {frozen_stages!r}')
         self.out_indices = self._check_out_indices(out_indices)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.deploy = deploy
         self.use_se = use_se
+        self.with_cp = _check_with_cp(with_cp)
         unit_cfg = dict(norm_cfg=copy.deepcopy(norm_cfg) if norm_cfg else dict(type='BN'),
                         act_cfg=copy.deepcopy(act_cfg) if act_cfg else dict(type='ReLU'),
-                        deploy=deploy)
+                        deploy=deploy, moment_stats=moment_stats)
 
         stem_channels = min(64, int(BASE_CHANNELS[0] * self.arch['width_factor'][0]))
         self.stage0 = MobileOneUnit(in_channels, stem_channels, 3,
@@ -137,8 +166,8 @@ class MobileOne(BaseModule):
             out_indices = (out_indices, )
         allowed = "'stem', 0, 1, 2, 3 (or -4..-1)"
         if not isinstance(out_indices, (list, tuple)) or not out_indices:
-            raise ValueError(f'out_indices must be a non-empty sequence of {allowed}, '
-                             f'got {out_indices!r}')
+            raise ConfigError(f'out_indices must be a non-empty sequence of {allowed}, '
+                              f'got {out_indices!r}')
         resolved = []
         for index in out_indices:
             if index == 'stem':
@@ -146,10 +175,10 @@ class MobileOne(BaseModule):
             elif isinstance(index, int) and not isinstance(index, bool) and -4 <= index <= 3:
                 resolved.append(index % 4)
             else:
-                raise ValueError(f'invalid out_indices entry {index!r} in {out_indices!r}; '
-                                 f'allowed: {allowed}')
+                raise ConfigError(f'invalid out_indices entry {index!r} in {out_indices!r}; '
+                                  f'allowed: {allowed}')
         if len(set(resolved)) != len(resolved):
-            raise ValueError(f'out_indices {out_indices!r} repeats an output')
+            raise ConfigError(f'out_indices {out_indices!r} repeats an output')
         order = {'stem': -1, 0: 0, 1: 1, 2: 2, 3: 3}
         return tuple(sorted(resolved, key=order.__getitem__))
 
@@ -168,13 +197,24 @@ class MobileOne(BaseModule):
         return stride
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        x = self.stage0(x)
+        x = self._run_stage(0, x)
         outs = [x] if 'stem' in self.out_indices else []
         for i in range(4):
-            x = getattr(self, f'stage{i + 1}')(x)
+            x = self._run_stage(i + 1, x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    def _run_stage(self, index: int, x: Tensor) -> Tensor:
+        stage = getattr(self, CP_STAGES[index])
+        if not (self.with_cp[index] and self.training):
+            return stage(x)
+        if index == 0:
+            return checkpointed([stage], x)
+        units = list(stage)
+        for start in range(0, len(units), 2):  # one block: depthwise + pointwise unit
+            x = checkpointed(units[start:start + 2], x)
+        return x
 
     def _freeze_stages(self) -> None:
         for i in range(self.frozen_stages + 1):

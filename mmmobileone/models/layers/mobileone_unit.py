@@ -1,7 +1,7 @@
 """The re-parameterizable MobileOne unit (one depthwise or pointwise conv of a block)."""
 import copy
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmcv.cnn import build_activation_layer, build_norm_layer
@@ -11,6 +11,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..reparam import FUSED_KEY_SUFFIX, TRAIN_KEY_SUFFIX
 from .fusion import accumulation_dtype, bn_scale_shift, fold_conv_bn, identity_kernel, pad_to_kernel
+from .moment_branches import moment_branch_sum, pointwise_moments_pay_off, supports_moments
 from .squeeze_excitation import SqueezeExcitation
 
 
@@ -46,6 +47,15 @@ class MobileOneUnit(BaseModule):
         norm_cfg: Norm layer config; any BatchNorm type (``BN``, ``SyncBN``) can be fused.
         act_cfg: Activation config.
         deploy: Build the fused single-conv form directly.
+        moment_stats: In training mode, compute the 1x1 branches and the identity branch
+            from the input's mean and covariance (one conv for all of them, see
+            :mod:`.moment_branches`) instead of one conv and BatchNorm each: the same function,
+            gradients and running statistics up to float32 rounding. Applies to the scale and
+            identity branches of 3x3 units always, and to a 1x1 unit where the moment form
+            takes fewer multiply-adds for the batch at hand
+            (:func:`~.moment_branches.pointwise_moments_pay_off`: ``k >= 2`` branches and
+            enough pixels, never for ``k = 1``); needs plain ``BN`` norms (SyncBN and
+            eval-mode norms use the looped form).
         init_cfg: mmengine initialization config.
     """
 
@@ -62,6 +72,7 @@ class MobileOneUnit(BaseModule):
                  norm_cfg: Optional[Dict] = None,
                  act_cfg: Optional[Dict] = None,
                  deploy: bool = False,
+                 moment_stats: bool = False,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -86,6 +97,7 @@ class MobileOneUnit(BaseModule):
         self.padding = dilation * (kernel_size // 2)
         self.norm_cfg = copy.deepcopy(norm_cfg) if norm_cfg else dict(type='BN')
         self.deploy = deploy
+        self.moment_stats = bool(moment_stats)
 
         self.se = SqueezeExcitation(out_channels) if use_se else nn.Identity()
         self.act = build_activation_layer(act_cfg if act_cfg else dict(type='ReLU'))
@@ -112,9 +124,45 @@ class MobileOneUnit(BaseModule):
                          stride=self.stride, padding=self.padding, dilation=self.dilation,
                          groups=self.groups, bias=True)
 
+    def _moment_branches(
+            self, x: Tensor) -> Optional[Tuple[List[nn.Module], Optional[nn.Module]]]:
+        """The branches (conv-BN) that ``moment_stats`` computes from the moments of ``x``,
+        and the identity norm; ``None`` where the looped form applies."""
+        if not (self.moment_stats and self.training):
+            return None
+        pixels = x.shape[0] * -(-x.shape[2] // self.stride) * -(-x.shape[3] // self.stride)
+        if pixels <= 1:  # BatchNorm's own error ("more than 1 value per channel")
+            return None
+        if self.kernel_size > 1:
+            branches = [] if self.branch_scale is None else [self.branch_scale]
+        elif self.groups == 1 and pointwise_moments_pay_off(
+                self.num_convs, self.in_channels, self.out_channels,
+                x.shape[0] * x.shape[2] * x.shape[3]):
+            branches = list(self.branch_conv_list)
+        else:
+            return None
+        depthwise = self.groups == self.in_channels == self.out_channels
+        if not branches and self.branch_norm is None or not (self.groups == 1 or depthwise):
+            return None
+        norms = [b.norm for b in branches]
+        if self.branch_norm is not None:
+            norms.append(self.branch_norm)
+        if not all(supports_moments(norm) for norm in norms):
+            return None
+        return branches, self.branch_norm
+
     def forward(self, x: Tensor) -> Tensor:
+        moment = None if self.deploy else self._moment_branches(x)
         if self.deploy:
             out = self.branch_reparam(x)
+        elif moment is not None:
+            branches, identity = moment
+            out = moment_branch_sum(x, [b.conv.weight for b in branches],
+                                    [b.norm for b in branches], identity, self.groups,
+                                    self.stride)
+            if self.kernel_size > 1:
+                for branch in self.branch_conv_list:
+                    out = out + branch(x)
         else:  # same summation order as mmpretrain, so its checkpoints give identical outputs
             out = 0
             if self.branch_norm is not None:
