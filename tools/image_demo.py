@@ -5,7 +5,7 @@ labels, scores), segmentation (coloured mask overlay) and classification (top-k 
 configs, drawn by the config library's own inferencer (``ImageClassificationInferencer``,
 ``DetInferencer``, ``MMSegInferencer``) into ``OUT_DIR/vis/``. The model is fused
 (re-parameterized) first unless ``--no-fuse``. Files that cannot be read as images are reported
-and skipped. Example::
+and skipped. CONFIG may also be a model name of the zoo (configs/README.md). Example::
 
     python tools/image_demo.py demo/ 'data/coco/val2017/*.jpg' \\
         configs/ssdlite_mobileone_s2_coco.py work_dirs/ssdlite_mobileone_s2_coco/deploy.pth
@@ -24,7 +24,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='Draw the predictions of a MobileOne classifier, detector or segmentor '
         'on images', epilog='INPUTS may be image files, folders and (quoted) glob patterns.')
     parser.add_argument('inputs', nargs='+', help='images, folders or glob patterns')
-    parser.add_argument('config', help='config file')
+    parser.add_argument('config', help='config file, or a model name from the zoo '
+                        '(configs/README.md, e.g. ssdlite_mobileone-s2_coco)')
     parser.add_argument('checkpoint', help='checkpoint (training or fused deploy.pth)')
     parser.add_argument('--out-dir', default='outputs/demo',
                         help='pictures are written into its vis/ folder')
@@ -45,12 +46,13 @@ def demo(argv=None):
     """Draw as the command line says; returns the demo report (raises on user errors)."""
     import mmmobileone  # noqa: F401  (registries, compatibility fixes)
     from mmmobileone.apis import run_demo
+    from mmmobileone.errors import MissingPathError
     args = parse_args(argv)
     report = run_demo(args.inputs, args.config, args.checkpoint, args.out_dir,
                       device=args.device, fuse=not args.no_fuse, score_thr=args.score_thr,
                       topk=args.topk, opacity=args.opacity, cfg_options=args.cfg_options)
     if not report.written:
-        raise ValueError(f'no readable image among {args.inputs}')
+        raise MissingPathError(f'no readable image among {args.inputs}')
     return report
 
 

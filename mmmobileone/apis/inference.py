@@ -27,9 +27,15 @@ import mmcv
 import numpy as np
 from torch import nn
 
+from ..engine.config_tree import iter_config_dicts
+from ..engine.safeguards import CHECKED_TYPES
+from ..errors import ConfigError
 from .model import init_model
+from .model_zoo import resolve_config
 
 logger = logging.getLogger(__name__)
+#: The checked image loader the configs declare (mmmobileone.integrations.mmcv).
+CHECKED_LOAD_IMAGE = CHECKED_TYPES['LoadImageFromFile'][0]
 
 #: Config ``default_scope`` -> task, for the scopes the demo has an inferencer for.
 SCOPE_TASKS = {'mmpretrain': 'classification', 'mmdet': 'detection', 'mmseg': 'segmentation'}
@@ -50,13 +56,28 @@ class _PrebuiltModel:
 
     def __init__(self, model: nn.Module, **kwargs) -> None:
         self._prebuilt = model
-        cfg = copy.deepcopy(model.cfg)
+        cfg = inferencer_config(model.cfg)
         if cfg.get('visualizer') is not None:
             cfg.visualizer.pop('vis_backends', None)
         super().__init__(model=cfg, weights=None, **kwargs)
 
     def _init_model(self, cfg, weights, device: str = 'cpu') -> nn.Module:
         return self._prebuilt.to(device).eval()
+
+
+def inferencer_config(cfg):
+    """A copy of ``cfg`` whose test pipeline loads images with the host's ``LoadImageFromFile``.
+
+    The configs declare mmmobileone's checked loader (``mmmobileone.LoadImageFromFile``), but
+    mmpretrain's, mmdet's and mmseg's inferencers find the loader by the host's type name and
+    replace it with their own (they read images already in memory, so there is no file for the
+    checked loader to check); with our type they would fail.
+    """
+    cfg = copy.deepcopy(cfg)
+    for _, node in iter_config_dicts(cfg.get('test_dataloader'), 'test_dataloader'):
+        if node.get('type') == CHECKED_LOAD_IMAGE:
+            node['type'] = 'LoadImageFromFile'
+    return cfg
 
 
 def _seg_dataset_meta(meta: Dict) -> Dict:
@@ -68,8 +89,8 @@ def _seg_dataset_meta(meta: Dict) -> Dict:
     from mmseg.datasets import BaseSegDataset
     classes = meta.get('classes')
     if not classes:
-        raise ValueError(f'the model has no class names to draw (dataset_meta {meta!r}); save '
-                         "them in the checkpoint's meta.dataset_meta or the config's dataset")
+        raise ConfigError(f'the model has no class names to draw (dataset_meta {meta!r}); save '
+                          "them in the checkpoint's meta.dataset_meta or the config's dataset")
     metainfo = dict(classes=classes, palette=meta.get('palette') or [])
     palette = BaseSegDataset(metainfo=metainfo, lazy_init=True).metainfo['palette']
     return dict(classes=classes, palette=palette)
@@ -110,7 +131,7 @@ def build_inferencer(model: nn.Module, device: str = 'cpu'):
                 return super().visualize(ori_inputs, shown, **kwargs)
 
         if not hasattr(model, '_config'):  # where mmpretrain keeps a model instance's config
-            model._config = model.cfg
+            model._config = inferencer_config(model.cfg)
         return TopkClassificationInferencer(model, pretrained=False, device=device,
                                             classes=model.dataset_meta.get('classes'))
     if scope == 'mmdet':
@@ -124,8 +145,8 @@ def build_inferencer(model: nn.Module, device: str = 'cpu'):
             model, device=device)
         inferencer.show_progress = False
         return inferencer
-    raise ValueError(f'config default_scope {scope!r} is not supported; the demo handles '
-                     f'{sorted(SCOPE_TASKS)} configs')
+    raise ConfigError(f'config default_scope {scope!r} is not supported; the demo handles '
+                      f'{sorted(SCOPE_TASKS)} configs')
 
 
 def collect_images(inputs: Sequence[str]) -> Tuple[List[str], List[str]]:
@@ -222,7 +243,8 @@ def run_demo(inputs: Sequence[str],
 
     Args:
         inputs: Image files, folders and glob patterns.
-        config: Config file (mmpretrain, mmdet or mmseg ``default_scope``).
+        config: Config file (mmpretrain, mmdet or mmseg ``default_scope``), or a model name
+            of the zoo (:func:`~mmmobileone.apis.model_zoo.resolve_config`).
         checkpoint: Training or fused (``deploy.pth``) checkpoint; ``None`` for random weights.
         out_dir: Where the pictures go.
         device: Torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
@@ -241,15 +263,16 @@ def run_demo(inputs: Sequence[str],
         FileNotFoundError: the config or checkpoint does not exist.
     """
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-        raise ValueError(f'topk must be an integer >= 1, got {topk!r}')
+        raise ConfigError(f'topk must be an integer >= 1, got {topk!r}')
     if not 0.0 <= opacity <= 1.0:
-        raise ValueError(f'opacity must be in [0, 1], got {opacity!r}')
+        raise ConfigError(f'opacity must be in [0, 1], got {opacity!r}')
     files, missing = collect_images(inputs)
     report = DemoReport(skipped=[(item, 'no such file, folder or glob match')
                                  for item in missing])
     for item in missing:
         logger.warning(f'skipped {item!r}: no such file, folder or glob match')
-    model = init_model(config, checkpoint, device=device, fuse=fuse, cfg_options=cfg_options)
+    model = init_model(resolve_config(config), checkpoint, device=device, fuse=fuse,
+                       cfg_options=cfg_options)
     scope = model.cfg.get('default_scope')
     inferencer = build_inferencer(model, device)
     logger.info(f'{SCOPE_TASKS[scope]} demo on {len(files)} file(s) with the '
