@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from tools.common import add_debug_flag, run_tool  # noqa: E402
+from tools.common import add_debug_flag, run_tool, setup_logging  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -56,7 +56,8 @@ def study(argv: Optional[Sequence[str]] = None):
     result = int8_study(args.config, args.checkpoints, args.out_dir, methods=args.methods,
                         backends=args.backends, data_roots=args.data_roots,
                         calib_dir=args.calib_dir, calib_images=args.calib_images,
-                        limit=args.limit, resume=args.resume)
+                        limit=args.limit, resume=args.resume,
+                        worker_init=setup_logging)
     with open(osp.join(args.out_dir, 'int8_study.md')) as f:
         print(f.read())
     return result

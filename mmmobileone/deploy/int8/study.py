@@ -272,7 +272,8 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
                backends: Sequence[str] = ('executorch', 'onnx'),
                data_roots: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
                calib_images: int = 32, limit: Optional[int] = None, resume: bool = False,
-               fresh_process: bool = True) -> Dict:
+               fresh_process: bool = True,
+               worker_init: Optional[Callable[[], None]] = None) -> Dict:
     """Quantize every checkpoint with every method and runtime; write ``int8_study.md`` and
     ``int8_study.json`` to ``out_dir`` (the JSON after every checkpoint).
 
@@ -288,6 +289,7 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
         fresh_process: Study each checkpoint in a new process (see the module docstring;
             ``spawn``, so a script that calls this needs an ``if __name__ == '__main__':``
             guard).
+        worker_init: Run first in each fresh process (a tool passes its logging setup).
 
     Raises:
         ConfigError: an unknown method or backend, or as many data roots as neither one nor
@@ -333,8 +335,9 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
                           calib_dir=calib_dir, calib_images=calib_images, limit=limit)
             args = (config, checkpoint, osp.join(out_dir, 'models', label))
             if fresh_process:
-                with ProcessPoolExecutor(1, mp_context=get_context('spawn')) as pool:
-                    found = pool.submit(_logged_study, *args, **kwargs).result()
+                with ProcessPoolExecutor(1, mp_context=get_context('spawn'),
+                                         initializer=worker_init) as pool:
+                    found = pool.submit(_quiet_study, *args, **kwargs).result()
             else:
                 found = study_checkpoint(*args, **kwargs)
         found['label'] = label
@@ -351,15 +354,8 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
     return study
 
 
-def _logged_study(*args, **kwargs) -> Dict:
-    """:func:`study_checkpoint` in a spawned process, logging like the parent tool."""
-    package = logging.getLogger('mmmobileone')
-    if not package.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter('%(asctime)s - mmmobileone - %(levelname)s - '
-                                               '%(message)s'))
-        package.addHandler(handler)
-        package.setLevel(logging.INFO)
+def _quiet_study(*args, **kwargs) -> Dict:
+    """:func:`study_checkpoint` in a spawned process, without mmengine's per-step info lines."""
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     return study_checkpoint(*args, **kwargs)
 
