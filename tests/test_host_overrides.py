@@ -3,7 +3,9 @@
 mmengine 0.10.7 has no public extension point for the order of a checkpoint save (its
 ``CheckpointHook`` removes the retired checkpoint *before* writing the new one), so
 ``mmmobileone.SafeCheckpointHook`` overrides two private methods; the demo's inferencers replace
-``BaseInferencer._init_model`` and set mmpretrain's ``model._config``. Each of those is recorded
+``BaseInferencer._init_model`` and set mmpretrain's ``model._config``; the opt-in
+``mmmobileone.apis.register_model_names()`` replaces ``BaseInferencer._load_model_from_metafile``
+(mmdet's and mmseg's inferencers resolve model names there). Each of those is recorded
 here with a hash of the host source it was written against: when a pinned host version changes
 one of them, this test fails and names it, so the override is re-read before it silently
 diverges.
@@ -20,6 +22,8 @@ RECORDED = [
     ('mmengine.hooks.CheckpointHook._save_best_checkpoint', 'mmengine', '0.10.7',
      '8e1e477297ea08d7'),
     ('mmengine.infer.BaseInferencer._init_model', 'mmengine', '0.10.7', 'a60060d85e023a7e'),
+    ('mmengine.infer.BaseInferencer._load_model_from_metafile', 'mmengine', '0.10.7',
+     '425e18d8b64dc880'),
 ]
 
 
@@ -31,7 +35,7 @@ def _resolve(dotted: str):
             obj = getattr(obj, part)
         except AttributeError:
             obj = __import__(f'{obj.__name__}.{part}', fromlist=[part])
-    return obj
+    return inspect.unwrap(obj)  # the host's own method, also while our override wraps it
 
 
 @pytest.mark.parametrize('dotted,package,version,digest', RECORDED, ids=[r[0] for r in RECORDED])
@@ -42,7 +46,8 @@ def test_overridden_host_method_is_the_recorded_one(dotted, package, version, di
     assert actual == digest, (
         f'{dotted} of {package} {host.__version__} differs from the {package} {version} source '
         f'mmmobileone overrides (sha256 {actual} != {digest}): re-read the override '
-        '(mmmobileone/engine/hooks/checkpoint_hook.py, mmmobileone/apis/inference.py), then '
+        '(mmmobileone/engine/hooks/checkpoint_hook.py, mmmobileone/apis/inference.py, '
+        'mmmobileone/apis/host_names.py), then '
         'update RECORDED')
 
 
@@ -74,3 +79,17 @@ def test_demo_inferencers_inherit_the_recorded_init_model():
     from mmseg.apis import MMSegInferencer
     for host in (DetInferencer, MMSegInferencer):
         assert host._init_model is BaseInferencer._init_model, host
+
+
+def test_host_inferencers_inherit_the_recorded_load_model_from_metafile():
+    """``register_model_names()`` replaces mmengine's ``BaseInferencer._load_model_from_metafile``;
+    mmdet's and mmseg's inferencers must still inherit it (else they would not see our names)."""
+    from mmdet.apis import DetInferencer
+    from mmengine.infer import BaseInferencer
+    from mmseg.apis import MMSegInferencer
+
+    from mmmobileone.apis.host_names import OVERRIDDEN
+    assert OVERRIDDEN in [r[0] for r in RECORDED]
+    for host in (DetInferencer, MMSegInferencer):
+        owners = [c for c in host.__mro__ if '_load_model_from_metafile' in vars(c)]
+        assert owners == [BaseInferencer], host

@@ -5,10 +5,13 @@ labels, scores), segmentation (coloured mask overlay) and classification (top-k 
 configs, drawn by the config library's own inferencer (``ImageClassificationInferencer``,
 ``DetInferencer``, ``MMSegInferencer``) into ``OUT_DIR/vis/``. The model is fused
 (re-parameterized) first unless ``--no-fuse``. Files that cannot be read as images are reported
-and skipped. CONFIG may also be a model name of the zoo (configs/README.md). Example::
+and skipped. CONFIG may also be a model name or alias of the zoo (configs/README.md,
+case-insensitive); the weights are always the CHECKPOINT given. Example::
 
     python tools/image_demo.py demo/ 'data/coco/val2017/*.jpg' \\
         configs/ssdlite_mobileone_s2_coco.py work_dirs/ssdlite_mobileone_s2_coco/deploy.pth
+    python tools/image_demo.py demo/ ssdlite_mobileone-s2_coco \\
+        work_dirs/ssdlite_mobileone_s2_coco/deploy.pth
 """
 import argparse
 import os.path as osp
@@ -16,6 +19,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmmobileone.apis import run_demo  # noqa: E402
+from mmmobileone.errors import MissingPathError  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 
@@ -24,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='Draw the predictions of a MobileOne classifier, detector or segmentor '
         'on images', epilog='INPUTS may be image files, folders and (quoted) glob patterns.')
     parser.add_argument('inputs', nargs='+', help='images, folders or glob patterns')
-    parser.add_argument('config', help='config file, or a model name from the zoo '
+    parser.add_argument('config', help='config file, or a model name or alias from the zoo '
                         '(configs/README.md, e.g. ssdlite_mobileone-s2_coco)')
     parser.add_argument('checkpoint', help='checkpoint (training or fused deploy.pth)')
     parser.add_argument('--out-dir', default='outputs/demo',
@@ -44,9 +49,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def demo(argv=None):
     """Draw as the command line says; returns the demo report (raises on user errors)."""
-    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
-    from mmmobileone.apis import run_demo
-    from mmmobileone.errors import MissingPathError
     args = parse_args(argv)
     report = run_demo(args.inputs, args.config, args.checkpoint, args.out_dir,
                       device=args.device, fuse=not args.no_fuse, score_thr=args.score_thr,

@@ -31,7 +31,6 @@ from ..engine.config_tree import iter_config_dicts
 from ..engine.safeguards import CHECKED_TYPES
 from ..errors import ConfigError
 from .model import init_model
-from .model_zoo import resolve_config
 
 logger = logging.getLogger(__name__)
 #: The checked image loader the configs declare (mmmobileone.integrations.mmcv).
@@ -86,7 +85,7 @@ def _seg_dataset_meta(meta: Dict) -> Dict:
     A palette that does not fit the classes (missing in a hand-made checkpoint's meta) is
     completed as mmseg's datasets do (:class:`mmseg.datasets.BaseSegDataset`, seeded colours).
     """
-    from mmseg.datasets import BaseSegDataset
+    from mmseg.datasets import BaseSegDataset  # mmseg: imported only for its models
     classes = meta.get('classes')
     if not classes:
         raise ConfigError(f'the model has no class names to draw (dataset_meta {meta!r}); save '
@@ -115,7 +114,7 @@ def build_inferencer(model: nn.Module, device: str = 'cpu'):
     """
     scope = model.cfg.get('default_scope')
     if scope == 'mmpretrain':
-        from mmpretrain.apis import ImageClassificationInferencer
+        from mmpretrain.apis import ImageClassificationInferencer  # mmpretrain: for its models
 
         class TopkClassificationInferencer(ImageClassificationInferencer):
             """Draws the ``topk`` best classes with their scores (mmpretrain draws the best)."""
@@ -135,11 +134,11 @@ def build_inferencer(model: nn.Module, device: str = 'cpu'):
         return TopkClassificationInferencer(model, pretrained=False, device=device,
                                             classes=model.dataset_meta.get('classes'))
     if scope == 'mmdet':
-        from mmdet.apis import DetInferencer
+        from mmdet.apis import DetInferencer  # mmdet: imported only for its models
         return type('FusedDetInferencer', (_PrebuiltModel, DetInferencer), {})(
             model, device=device, show_progress=False)
     if scope == 'mmseg':
-        from mmseg.apis import MMSegInferencer
+        from mmseg.apis import MMSegInferencer  # mmseg: imported only for its models
         model.dataset_meta = _seg_dataset_meta(model.dataset_meta)
         inferencer = type('FusedSegInferencer', (_PrebuiltModel, MMSegInferencer), {})(
             model, device=device)
@@ -244,7 +243,7 @@ def run_demo(inputs: Sequence[str],
     Args:
         inputs: Image files, folders and glob patterns.
         config: Config file (mmpretrain, mmdet or mmseg ``default_scope``), or a model name
-            of the zoo (:func:`~mmmobileone.apis.model_zoo.resolve_config`).
+            of the zoo (:func:`~mmmobileone.apis.load_config`).
         checkpoint: Training or fused (``deploy.pth``) checkpoint; ``None`` for random weights.
         out_dir: Where the pictures go.
         device: Torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
@@ -271,7 +270,7 @@ def run_demo(inputs: Sequence[str],
                                  for item in missing])
     for item in missing:
         logger.warning(f'skipped {item!r}: no such file, folder or glob match')
-    model = init_model(resolve_config(config), checkpoint, device=device, fuse=fuse,
+    model = init_model(config, checkpoint, device=device, fuse=fuse,
                        cfg_options=cfg_options)
     scope = model.cfg.get('default_scope')
     inferencer = build_inferencer(model, device)

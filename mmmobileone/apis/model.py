@@ -1,21 +1,26 @@
 """One way to get a model from a config: :func:`load_config` and :func:`init_model`.
 
 Every tool (demo, export, FLOPs, benchmark, the re-parameterization converter) builds its model
-here. The host library (mmpretrain, mmdet or mmseg) is imported only when its config is used.
+here. Both take a config file, a ``'pkg::path'`` name, a :class:`Config` or a model name of the
+zoo (``'ssdlite_mobileone-s2_coco'``, :mod:`~mmmobileone.apis.model_zoo`). The host library
+(mmpretrain, mmdet or mmseg) is imported only when its config is used.
 """
 import copy
 import os
-import os.path as osp
 from typing import Dict, List, Mapping, Optional, Union
 
 from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DATASETS, MODELS, init_default_scope
+from mmengine.utils import import_modules_from_strings
 from torch import Tensor, nn
 
 from ..datasets.checks import iter_dataset_cfgs
 from ..errors import CheckpointError, MissingPathError
 from ..fileio import load_checkpoint
 from ..models.reparam import check_checkpoint_form, needs_fusion, reparameterize_model
+from .model_zoo import resolve_config
 
 ConfigLike = Union[str, Config]
 #: How many offending keys a mismatch message lists per kind.
@@ -35,16 +40,12 @@ def load_config(config: ConfigLike, cfg_options: Optional[Dict] = None) -> Confi
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     elif '::' in str(config):
-        from mmengine.hub import get_config
         try:
             cfg = get_config(config)
         except (FileNotFoundError, ModuleNotFoundError, ValueError) as error:
             raise MissingPathError(f'config {config!r} not found ({error})') from error
     else:
-        if not osp.isfile(config):
-            raise MissingPathError(f'config file {config!r} not found (working directory '
-                                   f'{os.getcwd()!r}); the shipped configs are in configs/')
-        cfg = Config.fromfile(config)
+        cfg = Config.fromfile(resolve_config(os.fspath(config)))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -85,8 +86,6 @@ def build_model(cfg: Config) -> nn.Module:
     Imports the config's ``custom_imports``, merges a top-level ``data_preprocessor`` and drops
     the legacy ``pretrained`` key.
     """
-    from mmengine.registry import MODELS, init_default_scope
-    from mmengine.utils import import_modules_from_strings
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmmobileone'))
@@ -106,7 +105,6 @@ def _dataset_meta(cfg: Config, checkpoint: Optional[Mapping]) -> Dict:
             break
         meta = dict(dataset.get('metainfo') or {})
         if not meta and dataset.get('type'):
-            from mmengine.registry import DATASETS
             with DATASETS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
                 dataset_class = registry.get(dataset['type'])  # the library's, imported
             meta = dict(getattr(dataset_class, 'METAINFO', {}) or {})
@@ -127,7 +125,8 @@ def init_model(config: ConfigLike,
     else from the test dataset's config or class).
 
     Args:
-        config: Config file, ``'pkg::path'`` name or :class:`Config`.
+        config: Config file, ``'pkg::path'`` name, model name of the zoo (e.g.
+            ``'mobileone-s0_imagenet'``) or :class:`Config`.
         checkpoint: Checkpoint file or an already loaded checkpoint dict, training (unfused) or
             deployed (fused); ``None`` keeps the initialization (complexity, benchmarks).
         fuse: Return the re-parameterized network (same outputs, one conv per unit). With

@@ -10,7 +10,9 @@ an installed wheel carries them, with ``configs/`` and ``tools/``, inside the pa
 * :func:`resolve_config`: a config path or a model name -> the config file;
 * :func:`download_weights`: a name's released checkpoint, checked against the SHA-256 prefix its
   file name carries (OpenMMLab's ``NAME_DATE-HASH8.pth`` convention);
-* :func:`register_with_mmengine`: opt in to ``mmengine.hub.get_config('mmmobileone::...')``.
+* :func:`register_with_mmengine`: opt in to ``mmengine.hub.get_config('mmmobileone::...')``;
+  :func:`~mmmobileone.apis.host_names.register_model_names`: opt in to the names in
+  ``mmpretrain.get_model``, ``DetInferencer``, ``MMSegInferencer``.
 
 Example:
     >>> from mmmobileone.apis import model_zoo
@@ -19,6 +21,7 @@ Example:
 """
 import difflib
 import functools
+import hashlib
 import logging
 import os
 import os.path as osp
@@ -26,7 +29,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+import torch
 import yaml
+from mmengine.config.utils import MODULE2PACKAGE
 
 from ..errors import CheckpointError, ConfigError, MissingPathError
 
@@ -229,7 +234,6 @@ def weights_hash_prefix(url: str) -> Optional[str]:
 
 def default_weights_dir() -> str:
     """Where downloads go by default: torch hub's checkpoint folder (mmengine's cache too)."""
-    import torch
     return osp.join(torch.hub.get_dir(), 'checkpoints')
 
 
@@ -253,9 +257,6 @@ def download_weights(name: str, dest_dir: Optional[str] = None,
         MissingPathError: the download failed (offline, bad URL).
         CheckpointError: the file's hash does not match its name.
     """
-    import hashlib
-
-    import torch
     model = find_model(name, root)
     if not model.weights:
         with_weights = [m.name for m in load_zoo(root) if m.weights]
@@ -299,5 +300,4 @@ def register_with_mmengine() -> None:
     (``'mmmobileone::quickstart/ssdlite_mobileone_mu1_synthetic.py'``); for the configs at the
     top of ``configs/`` use :func:`resolve_config`, which takes any shipped config or model name.
     """
-    from mmengine.config.utils import MODULE2PACKAGE
     MODULE2PACKAGE.setdefault('mmmobileone', 'mmmobileone')
