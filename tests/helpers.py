@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config
 
-from mmmobileone.datasets.checks import iter_dataset_cfgs
+from mmmobileone.datasets.preflight import iter_dataset_cfgs
 from mmmobileone.datasets.synthetic import (coco_paths, generate_ade20k, generate_coco,
                                             generate_imagenet)
 

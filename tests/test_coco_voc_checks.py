@@ -6,11 +6,11 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from mmmobileone.datasets.coco_format import (EMPTY_SEGMENTATION, NOT_A_MASK, NOT_NUMBERS,
+                                              ODD_POLYGON, RLE_COUNTS, RLE_SIZE, SHORT_POLYGON,
+                                              segmentation_problem)
 from mmmobileone.datasets.synthetic import generate_coco_voc
 from mmmobileone.datasets.synthetic.coco import COCO_IDS
-from mmmobileone.datasets.validate import (EMPTY_SEGMENTATION, NOT_A_MASK, NOT_NUMBERS, ODD_POLYGON,
-                                           RLE_COUNTS, RLE_SIZE, SHORT_POLYGON,
-                                           segmentation_problem)
 
 ANN_FILE = 'annotations/instances_train2017.json'
 

@@ -20,9 +20,10 @@ from mmengine.config import Config
 from PIL import Image
 
 from mmmobileone.datasets import check_user_data, validate_coco_file
+from mmmobileone.datasets.coco_format import (NEGATIVE_SIZE, NON_FINITE, OUTSIDE, ZERO_SIZE,
+                                              load_json_file)
+from mmmobileone.datasets.image_files import image_file_problem
 from mmmobileone.datasets.synthetic import coco_paths, generate_coco, generate_imagenet
-from mmmobileone.datasets.validate import (NEGATIVE_SIZE, NON_FINITE, OUTSIDE, ZERO_SIZE,
-                                           image_file_problem, load_json_file)
 from mmmobileone.errors import DataError
 from tools.test import test as run_test
 from tools.train import main as main_train

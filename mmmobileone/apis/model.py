@@ -16,7 +16,7 @@ from mmengine.registry import DATASETS, MODELS, init_default_scope
 from mmengine.utils import import_modules_from_strings
 from torch import Tensor, nn
 
-from ..datasets.checks import iter_dataset_cfgs
+from ..datasets.preflight import iter_dataset_cfgs
 from ..errors import CheckpointError, MissingPathError
 from ..fileio import load_checkpoint
 from ..models.reparam import check_checkpoint_form, needs_fusion, reparameterize_model

@@ -3,8 +3,9 @@
 Nothing here imports a host library (mmpretrain, mmdet, mmseg); dataset classes that need one
 live in :mod:`mmmobileone.integrations`.
 """
-from .checks import DATA_DOCS, check_dataset_paths, check_user_data, iter_dataset_cfgs
-from .validate import check_coco_datasets, validate_coco_file
+from .coco_format import validate_coco_file
+from .preflight import (DATA_DOCS, check_coco_datasets, check_dataset_paths, check_user_data,
+                        iter_dataset_cfgs)
 
 __all__ = [
     'DATA_DOCS', 'check_coco_datasets', 'check_dataset_paths', 'check_user_data',

@@ -15,7 +15,7 @@ from typing import Optional
 from mmcv.transforms import LoadImageFromFile as MMCVLoadImageFromFile
 from mmengine.logging import print_log
 
-from ...datasets.validate import image_file_problem
+from ...datasets.image_files import image_file_problem
 from ...errors import MMMobileOneError
 from ...registry import TRANSFORMS
 

@@ -16,7 +16,7 @@ mmdet 3.3.0 with pycocotools 2.0.x reads only part of what the COCO format allow
 
 :class:`CocoDataset` and :class:`CocoMetric` are mmdet's classes (drop-ins: same arguments, same
 results on files mmdet reads) that read the file through
-:func:`mmmobileone.datasets.validate.normalize_coco`, name the file in every error, log how many
+:func:`mmmobileone.datasets.coco_format.normalize_coco`, name the file in every error, log how many
 boxes are dropped and why (with the first annotation ids), and report mAP 0 with a warning when
 nothing is predicted. The shipped mmdet configs name them (``type='mmmobileone.CocoDataset'``,
 ``'mmmobileone.CocoMetric'``; see ``configs/_base_/runtime_safeguards.py``).
@@ -31,7 +31,8 @@ from mmdet.evaluation import CocoMetric as MMDetCocoMetric
 from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
 
-from ...datasets.validate import ann_problem, dropped_boxes_warning, load_json_file, normalize_coco
+from ...datasets.coco_format import (ann_problem, dropped_boxes_warning, load_json_file,
+                                     normalize_coco)
 from ...errors import DataError
 from ...registry import DATASETS, METRICS
 

@@ -20,7 +20,7 @@ from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from ...datasets.validate import dropped_boxes_warning, segmentation_problem
+from ...datasets.coco_format import dropped_boxes_warning, segmentation_problem
 from ...errors import ConfigError, DataError
 from ...registry import DATASETS, TRANSFORMS
 
@@ -78,7 +78,7 @@ class COCOVOCDataset(BaseSegDataset):
     Annotations of VOC categories whose ``segmentation`` pycocotools cannot paint (an empty
     list, as detection-only exports write; a polygon of fewer than 3 points or with an odd count
     of numbers; an RLE whose ``size`` is not the image's; see
-    :func:`mmmobileone.datasets.validate.segmentation_problem`) are dropped when the json is
+    :func:`mmmobileone.datasets.coco_format.segmentation_problem`) are dropped when the json is
     read, before training, with one warning that names the file, counts them by reason and lists
     their annotation ids (as the detection datasets do for unusable boxes). They count towards
     no image's labelled area.

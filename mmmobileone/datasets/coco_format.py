@@ -1,4 +1,4 @@
-"""Checks of users' own data: COCO-format annotation files and the image files they list.
+"""The content of COCO-format annotation files: what they may leave out, what makes them unusable.
 
 Labelling tools write COCO-format files that pycocotools and mmdet read only in part: the
 optional top-level ``info`` and ``licenses`` are often missing (pycocotools' ``loadRes`` copies
@@ -15,8 +15,6 @@ optional; :func:`validate_coco_file` tells a usable file from an invalid one:
   the first annotation ids): NaN or infinite coordinates, zero width or height, a box entirely
   outside its image.
 
-Files over :data:`MAX_VALIDATED_BYTES` (COCO's own) are only checked to be JSON.
-
 Instance masks, for segmentation from COCO files (``mmmobileone.COCOVOCDataset``): a
 ``segmentation`` that pycocotools cannot paint (an empty list, as detection-only exports write;
 a polygon under 3 points or with an odd count of numbers; an RLE whose ``size`` is not the
@@ -26,25 +24,21 @@ one warning in the form of :func:`dropped_boxes_warning` (file, count, reasons, 
 Boxes partly outside the image, crowd boxes (``iscrowd=1``, ignored in training and evaluation),
 images without annotations and categories without annotations are valid and kept.
 
-Nothing here imports a host library; the mmdet classes that use it live in
-:mod:`mmmobileone.integrations.mmdet`.
+This module reads files, not configs: the checks of the files a config names, before training
+starts, are :mod:`mmmobileone.datasets.preflight`. Nothing here imports a host library; the mmdet
+classes that use it live in :mod:`mmmobileone.integrations.mmdet`.
 """
 import json
 import math
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import DataError, MissingPathError
 
 #: How many offending indices or annotation ids a message lists.
 MAX_LISTED = 5
-#: COCO files larger than this (COCO's own instances files: 450 MiB) are not validated before
-#: training (parsing them twice would cost tens of seconds and gigabytes).
-MAX_VALIDATED_BYTES = 100 * 2**20
-#: Types of dataset configs whose annotation files :func:`check_coco_datasets` validates.
-COCO_DATASET_TYPES = ('CocoDataset', 'mmdet.CocoDataset', 'mmmobileone.CocoDataset')
 
 #: Reasons mmdet's ``CocoDataset`` drops a box, as :func:`box_problem` names them.
 NON_FINITE = 'NaN or infinite coordinates'
@@ -65,11 +59,12 @@ NOT_A_MASK = 'a "segmentation" that is neither a list of polygons nor an RLE dic
 
 
 def load_json_file(path: str, what: str = 'annotation file') -> Any:
-    """The content of a JSON file; ``ValueError`` naming the file if it is empty or not JSON.
+    """The content of a JSON file; :class:`DataError` naming the file if it is empty or not JSON.
 
     Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file is empty or not valid JSON (with the line and column).
+        MissingPathError: If ``path`` does not exist (a ``FileNotFoundError``).
+        DataError: If the file is empty or not valid JSON, with the line and column (a
+            ``ValueError``).
     """
     if not osp.isfile(path):
         raise MissingPathError(f'{what} {path!r} not found (working directory {os.getcwd()!r})')
@@ -232,7 +227,7 @@ class CocoProblems:
         return bool(self.errors)
 
     def raise_errors(self) -> None:
-        """``ValueError`` listing every error in one message (if there is any)."""
+        """:class:`DataError` listing every error in one message (if there is any)."""
         if self.errors:
             raise DataError(f'{len(self.errors)} problem(s) in COCO-format annotation file '
                             f'{self.path!r}: ' + '; '.join(self.errors) +
@@ -370,179 +365,7 @@ def validate_coco_file(path: str, image_root: Optional[str] = None,
     """Validate the COCO-format annotation file ``path``; see :func:`validate_coco`.
 
     Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If it is empty or not JSON (naming the file).
+        MissingPathError: If ``path`` does not exist.
+        DataError: If it is empty or not JSON (naming the file).
     """
     return validate_coco(load_json_file(path), path, image_root, classes)
-
-
-def _join(root: str, path: str) -> str:
-    return path if not root or osp.isabs(path) else osp.join(root, path)
-
-
-def coco_dataset_files(dataset: Dict) -> Tuple[Optional[str], Optional[str]]:
-    """``(ann_file, image_root)`` of an mmdet ``CocoDataset`` config, as the dataset joins them."""
-    root = dataset.get('data_root') or ''
-    ann_file = dataset.get('ann_file')
-    prefix = dataset.get('data_prefix') or {}
-    image_dir = prefix.get('img', prefix.get('img_path', '')) if isinstance(prefix, dict) else ''
-    return (_join(root, ann_file) if isinstance(ann_file, str) and ann_file else None,
-            _join(root, image_dir or ''))
-
-
-def _coco_evaluators(cfg, split: str) -> Iterator[Dict]:
-    evaluators = cfg.get(f'{split}_evaluator')
-    for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
-        if isinstance(evaluator, dict) and str(evaluator.get('type', '')).endswith('CocoMetric'):
-            yield evaluator
-
-
-def check_coco_datasets(cfg, splits=('train', 'val', 'test'), logger=None) -> int:
-    """Validate the annotation files of the COCO datasets and metrics of ``splits``.
-
-    Looks at every ``CocoDataset`` leaf of ``{split}_dataloader.dataset`` (through dataset
-    wrappers, :func:`~mmmobileone.datasets.checks.iter_dataset_cfgs`) with its image folder, and
-    at the ``ann_file`` of each ``CocoMetric`` of ``{split}_evaluator``. Each file is read once.
-
-    Returns:
-        The number of files checked.
-
-    Raises:
-        ValueError: Naming the file and the indices of what is wrong (all errors of the first
-            invalid file), or an empty or non-JSON file.
-    """
-    from .checks import iter_dataset_cfgs
-    checked: Dict[str, Optional[str]] = OrderedDict()
-    unwarned = set()
-    classes: Dict[str, Tuple[str, ...]] = {}
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if loader:
-            for _, dataset in iter_dataset_cfgs(loader.get('dataset'),
-                                                f'{split}_dataloader.dataset'):
-                if dataset.get('type') in COCO_DATASET_TYPES:
-                    ann_file, image_root = coco_dataset_files(dataset)
-                    if ann_file and checked.get(ann_file) is None:
-                        checked[ann_file] = image_root
-                    metainfo = dataset.get('metainfo') or {}
-                    if ann_file and metainfo.get('classes'):
-                        classes.setdefault(ann_file, tuple(metainfo['classes']))
-                    if dataset.get('type') != 'mmmobileone.CocoDataset':
-                        unwarned.add(ann_file)  # (ours warns when it loads the file)
-        for evaluator in _coco_evaluators(cfg, split):
-            ann_file = evaluator.get('ann_file')
-            if isinstance(ann_file, str) and ann_file:
-                checked.setdefault(ann_file, None)
-    for ann_file, image_root in checked.items():
-        if osp.isfile(ann_file) and os.stat(ann_file).st_size > MAX_VALIDATED_BYTES:
-            _check_json_start(ann_file, 'annotation file')  # e.g. COCO's own: known good
-            if logger is not None:
-                logger.info(f'{ann_file}: over {MAX_VALIDATED_BYTES >> 20} MiB, not validated')
-            continue
-        problems = validate_coco_file(ann_file, image_root, classes.get(ann_file))
-        problems.raise_errors()
-        if logger is not None and problems.notes:
-            logger.info(f'{ann_file}: reading it with the optional COCO entries it leaves out: '
-                        f'{", ".join(problems.notes)}')
-        if logger is not None and ann_file in unwarned:
-            for warning in problems.warnings:
-                logger.warning(warning)
-    return len(checked)
-
-
-#: Leading bytes of the image formats :func:`image_file_problem` knows.
-_SIGNATURES = ((b'\xff\xd8', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'BM', 'BMP'),
-               (b'GIF8', 'GIF'), (b'RIFF', 'WebP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'))
-
-
-def image_file_problem(path: str) -> Optional[str]:
-    """What is wrong with the image file ``path`` at a glance, or ``None``.
-
-    Reads at most the first and last few bytes: missing, 0 bytes, an unknown format, or a JPEG
-    without its end-of-image marker or a PNG without its ``IEND`` chunk (the file was cut short,
-    e.g. by an interrupted copy or download). Some cameras append data after a JPEG's end
-    marker, so a missing JPEG marker is a reason to suspect, not proof: decode to be sure.
-    """
-    try:
-        size = os.stat(path).st_size
-    except OSError:
-        return 'file not found'
-    if size == 0:
-        return 'the file is empty (0 bytes)'
-    with open(path, 'rb') as f:
-        head = f.read(16)
-        f.seek(max(0, size - 1024))
-        tail = f.read()
-    kind = next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
-    if kind is None:
-        return f'not an image file this package knows (first bytes {head[:8]!r}, {size} bytes)'
-    if kind == 'JPEG' and b'\xff\xd9' not in tail:
-        return f'truncated JPEG: no end-of-image marker ({size} bytes)'
-    if kind == 'PNG' and b'IEND' not in tail:
-        return f'truncated PNG: no IEND chunk ({size} bytes)'
-    return None
-
-
-def _first_file(folder: str) -> Optional[str]:
-    for directory, _, files in os.walk(folder):
-        for name in files:
-            if not name.startswith('.'):
-                return osp.join(directory, name)
-    return None
-
-
-#: JSON files up to this size are parsed by :func:`check_dataset_lists`; larger ones (COCO's
-#: instances files) are checked by their first bytes and parsed by their dataset.
-MAX_PARSED_BYTES = 20 * 2**20
-
-
-def _check_json_start(path: str, what: str) -> None:
-    if os.stat(path).st_size <= MAX_PARSED_BYTES:
-        load_json_file(path, what)
-        return
-    with open(path, 'rb') as f:
-        head = f.read(4096).lstrip(b'\xef\xbb\xbf \t\r\n')
-    if head[:1] not in (b'{', b'['):
-        raise DataError(f'{what} {path!r} is not valid JSON: it starts with {head[:20]!r}')
-
-
-def check_dataset_lists(cfg, splits=('train', 'val', 'test')) -> None:
-    """Every non-COCO dataset of ``splits`` lists at least one image, in a readable file.
-
-    A split file (``ann_file`` ending ``.txt``, e.g. VOC's ``ImageSets/Segmentation/train.txt``
-    or mmpretrain's ``meta/train.txt``) must hold a line; a ``.json`` one must be JSON; without an
-    ``ann_file`` the image folder must hold a file. Otherwise the datasets fail late and
-    obscurely (mmengine: ``need at least one array to concatenate``; mmpretrain: a
-    ``RuntimeError`` traceback).
-
-    Raises:
-        ValueError: Naming the file or folder and the config entry.
-    """
-    from .checks import iter_dataset_cfgs
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader:
-            continue
-        for where, dataset in iter_dataset_cfgs(loader.get('dataset'),
-                                                f'{split}_dataloader.dataset'):
-            if dataset.get('type') in COCO_DATASET_TYPES:
-                continue  # validate_coco_file
-            root = dataset.get('data_root') or ''
-            ann_file = dataset.get('ann_file')
-            if isinstance(ann_file, str) and ann_file:
-                path = _join(root, ann_file)
-                if osp.isfile(path) and path.endswith('.json'):
-                    _check_json_start(path, f'annotation file (from {where})')
-                elif osp.isfile(path) and path.endswith('.txt'):
-                    with open(path, 'rb') as f:
-                        if not any(line.strip() for line in f):
-                            raise DataError(f'split file {path!r} (from {where}.ann_file) lists '
-                                            f'no images: it is empty')
-                continue
-            prefix = dataset.get('data_prefix')
-            if isinstance(prefix, dict):
-                prefix = prefix.get('img_path', prefix.get('img'))
-            folder = _join(root, prefix) if isinstance(prefix, str) and prefix else root
-            if folder and osp.isdir(folder) and _first_file(folder) is None:
-                raise DataError(f'image folder {folder!r} (from {where}) holds no files: no '
-                                f'image to train or test on')
