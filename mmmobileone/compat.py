@@ -18,8 +18,10 @@ import logging
 import os
 from typing import Iterator, List
 
+import mmengine
 import numpy as np
 import torch
+from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.utils import digit_version
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,6 @@ def _history_buffer_getattr(obj, name: str):
     ``getattr`` would let a pickle reach any attribute of any allowlisted object; this stand-in
     returns only public functions defined on ``HistoryBuffer`` and refuses everything else.
     """
-    from mmengine.logging.history_buffer import HistoryBuffer
     value = vars(HistoryBuffer).get(name) if obj is HistoryBuffer else None
     if name.startswith('_') or not callable(value):
         raise AttributeError(f'weights-only load: getattr({obj!r}, {name!r}) is not allowed '
@@ -76,7 +77,6 @@ LAST_AFFECTED_MMENGINE = '0.10.7'
 
 def mmengine_checkpoint_types() -> List:
     """The objects mmengine writes into checkpoints, in ``add_safe_globals`` form."""
-    from mmengine.logging.history_buffer import HistoryBuffer
     return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'), *_numpy_safe_globals()]
 
 
@@ -88,7 +88,6 @@ def needs_mmengine_allowlist(torch_version: str = torch.__version__,
     allowlisting its own types).
     """
     if mmengine_version is None:
-        import mmengine
         mmengine_version = mmengine.__version__
     return (digit_version(torch_version) >= digit_version('2.6.0')
             and digit_version(mmengine_version) <= digit_version(LAST_AFFECTED_MMENGINE))

@@ -181,7 +181,7 @@ def load_weights(path: str) -> Dict:
     if not path.endswith('.safetensors'):
         return load_checkpoint(path)
     try:
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # optional: safetensors (.safetensors only)
     except ImportError as error:
         raise CheckpointError(f'{path!r} is a safetensors file: install the safetensors package, '
                               'or use the pytorch_model.bin of the same release') from error

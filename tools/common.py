@@ -17,6 +17,11 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, ROOT)
 
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from mmmobileone.errors import MMMobileOneError  # noqa: E402
 
 #: Exit status of the tools for a user error (bad path, value, checkpoint or flag).
@@ -43,7 +48,6 @@ def setup_logging(level: int = logging.INFO) -> None:
 def add_cfg_options(parser: argparse.ArgumentParser,
                     example: str = 'model.backbone.deploy=True') -> None:
     """``--cfg-options k=v ...``: config overrides, as in every OpenMMLab tool."""
-    from mmengine.config import DictAction
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help=f'override config entries, e.g. {example}')
 
@@ -55,7 +59,6 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> None:
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """CONFIG, CHECKPOINT, ``--shape H W`` and ``--task``: what the export tools take."""
-    from mmmobileone.deploy.outputs import TASKS
     parser.add_argument('config', help='mmpretrain / mmdet / mmseg config file')
     parser.add_argument('checkpoint', help='training (unfused) or deploy (fused) checkpoint')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
@@ -97,8 +100,6 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], object],
 
 def build_runner(cfg):
     """mmengine's ``Runner.from_cfg(cfg)``, or the registered ``runner_type`` (as mmyolo)."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

@@ -15,6 +15,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
 
+from mmmobileone.apis import load_config  # noqa: E402
+from mmmobileone.datasets import check_dataset_paths, check_user_data  # noqa: E402
+from mmmobileone.engine.resume import check_load_from  # noqa: E402
+from mmmobileone.engine.safeguards import warn_missing_safeguards  # noqa: E402
+from mmmobileone.engine.test_options import (dump_predictions, enable_visualization,  # noqa: E402
+                                             format_metrics, set_fused_testing)
 from tools.common import build_runner, run_tool  # noqa: E402
 from tools.train import add_common_args, merge_common_args  # noqa: E402
 
@@ -40,9 +46,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     form (fused or train-time) does not fit the config, fails here with a message that says
     what to do.
     """
-    from mmmobileone.engine.resume import check_load_from
-    from mmmobileone.engine.test_options import (dump_predictions, enable_visualization,
-                                                 set_fused_testing)
     merge_common_args(cfg, args)
     check_load_from(cfg, args.checkpoint, 'checkpoint')
     cfg.load_from = args.checkpoint
@@ -58,10 +61,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Config, argparse.Namespace]:
     """The test config for ``argv`` (no Runner yet), after the pre-flight checks; raises on user
     errors. It is ``Config.fromfile(CONFIG)`` with the flags merged, nothing else."""
-    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
-    from mmmobileone.apis import load_config
-    from mmmobileone.datasets import check_dataset_paths, check_user_data
-    from mmmobileone.engine.safeguards import warn_missing_safeguards
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config), args)
     warn_missing_safeguards(cfg, training=False)  # one warning line; the config stays as it is
@@ -72,7 +71,6 @@ def prepare(argv: Optional[Sequence[str]] = None) -> Tuple[Config, argparse.Name
 
 def test(argv: Optional[Sequence[str]] = None) -> Dict:
     """Test as the command line does; returns the metrics (raises on errors)."""
-    from mmmobileone.engine.test_options import format_metrics
     cfg, args = prepare(argv)
     runner = build_runner(cfg)
     metrics = runner.test()

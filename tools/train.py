@@ -22,6 +22,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import Config  # noqa: E402
 
+from mmmobileone.apis import load_config  # noqa: E402
+from mmmobileone.datasets import check_dataset_paths, check_user_data  # noqa: E402
+from mmmobileone.engine.distributed import prepare_distributed  # noqa: E402
+from mmmobileone.engine.pretrained import check_pretrained_checkpoints  # noqa: E402
+from mmmobileone.engine.resume import (auto_resume, check_load_from,  # noqa: E402
+                                       resume_from_checkpoint, warn_resume_caveats)
+from mmmobileone.engine.safeguards import warn_missing_safeguards  # noqa: E402
+from mmmobileone.engine.train_options import enable_amp, enable_auto_scale_lr  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, build_runner, run_tool  # noqa: E402
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
@@ -55,7 +63,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
     """``--cfg-options``, the launcher and the work dir (shared with tools/test.py)."""
-    from mmmobileone.engine.distributed import prepare_distributed
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
@@ -70,8 +77,6 @@ def merge_common_args(cfg: Config, args: argparse.Namespace) -> None:
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply what the flags ask to ``cfg`` (in place) and return it; nothing else changes."""
-    from mmmobileone.engine.resume import auto_resume, check_load_from, resume_from_checkpoint
-    from mmmobileone.engine.train_options import enable_amp, enable_auto_scale_lr
     merge_common_args(cfg, args)
     if args.amp:
         enable_amp(cfg)
@@ -89,12 +94,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def prepare(argv: Optional[Sequence[str]] = None) -> Config:
     """The training config for ``argv`` (no Runner yet), after the pre-flight checks; raises on
     user errors. It is ``Config.fromfile(CONFIG)`` with the flags merged, nothing else."""
-    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
-    from mmmobileone.apis import load_config
-    from mmmobileone.datasets import check_dataset_paths, check_user_data
-    from mmmobileone.engine.pretrained import check_pretrained_checkpoints
-    from mmmobileone.engine.resume import warn_resume_caveats
-    from mmmobileone.engine.safeguards import warn_missing_safeguards
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config), args)
     # pre-flight: warnings and early errors only, the config stays as it is

@@ -270,7 +270,7 @@ def plot(rows: Sequence[Row], path: str, backend: str, title: str) -> None:
     """Latency against parameters and against MACs (paper Figure 2), classifiers only."""
     import matplotlib  # optional and slow to import: only when a plot is drawn
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional: matplotlib, after choosing the Agg backend
     rows = [r for r in rows if r.group == 'classification' and r.best_fused(backend)]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {'mobileone': ('o', 'tab:red', 'MobileOne S0-S4'),

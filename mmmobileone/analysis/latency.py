@@ -95,9 +95,8 @@ def gemm_gflops(size: int = 1024, runs: int = 20, threads: Optional[int] = None)
     Returns:
         ``dict(torch=GFLOP/s, ort=GFLOP/s, best=max of the two)``.
     """
-    # onnx is an optional package (the tests / deploy extras): imported only here
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx  # optional: onnx (the tests / deploy extras), only for the ORT GEMM rate
+    from onnx import TensorProto, helper, numpy_helper  # optional: onnx, as above
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=generator)
     b = torch.randn(size, size, generator=generator)

@@ -9,6 +9,7 @@ memory events on CPU, ``max_memory_allocated`` on CUDA) plus the persistent trai
 """
 import contextlib
 import logging
+import os.path as osp
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..apis import init_model
+from ..deploy.outputs import tensor_model
+from ..errors import ConfigError
+from ..models.backbones import MobileOne
+from ..models.layers import MobileOneUnit
 from .benchmark import calibrate_bn
 
 logger = logging.getLogger(__name__)
@@ -42,8 +48,8 @@ def parse_variant(variant: str) -> Tuple[str, ...]:
     options = tuple(variant.split('+'))
     unknown = [o for o in options if o not in VARIANT_OPTIONS]
     if unknown or not options or ('looped' in options and 'moments' in options):
-        raise ValueError(f'bad variant {variant!r}: options are {VARIANT_OPTIONS} joined by '
-                         "'+', with 'looped' or 'moments' as the branch form")
+        raise ConfigError(f'bad variant {variant!r}: options are {VARIANT_OPTIONS} joined by '
+                          "'+', with 'looped' or 'moments' as the branch form")
     return options
 
 
@@ -120,13 +126,8 @@ def build_ours(model: str, options: Sequence[str], root: str = '.') -> nn.Module
     """Our classifier (backbone + pool + linear) or dense model (its config) for ``options``,
     returning raw output tensors."""
     if model in CLASSIFIER_ARCHS:
-        from ..models.backbones import MobileOne
         backbone = MobileOne(model, **_ours_kwargs(options))
         return _classifier(backbone, backbone.stage_channels[-1])
-    import os.path as osp
-
-    from ..apis import init_model
-    from ..deploy.outputs import tensor_model
     config, _ = DENSE_MODELS[model]
     cfg_options = {f'model.backbone.{k}': v for k, v in _ours_kwargs(options).items()}
     net = init_model(osp.join(root, config), None, fuse=False, cfg_options=cfg_options)
@@ -137,9 +138,9 @@ def build_ours(model: str, options: Sequence[str], root: str = '.') -> nn.Module
 def build_peer(library: str, arch: str) -> nn.Module:
     """mmpretrain's or timm's MobileOne classifier (default branch form)."""
     if library == 'timm':
-        import timm
+        import timm  # optional: timm (peer benchmark only)
         return timm.create_model(f'mobileone_{arch}', pretrained=False, num_classes=1000)
-    from mmpretrain.models.backbones import MobileOne as PeerMobileOne
+    from mmpretrain.models.backbones import MobileOne as PeerMobileOne  # optional: mmpretrain peer
     backbone = PeerMobileOne(arch, out_indices=(3, ))
     channels = backbone.stage4[-1].branch_conv_list[0].conv.out_channels
     return _classifier(backbone, channels)
@@ -182,7 +183,7 @@ def profile_peak_mb(candidate: Candidate) -> float:
         candidate.step()
         torch.cuda.synchronize()
         return candidate.state_mb() + (torch.cuda.max_memory_allocated() - start) / 2**20
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, profile  # slow to import: CPU memory runs only
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         candidate.step()
     events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]'),
@@ -269,9 +270,9 @@ def format_table(rows: Sequence[Dict], sizes: Dict[str, Tuple[int, int]]) -> str
 
 def plot(rows: Sequence[Dict], path: str, title: str) -> None:
     """Bar chart: every candidate's step time relative to our looped form, per model."""
-    import matplotlib
+    import matplotlib  # optional and slow to import: only when a plot is drawn
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional: matplotlib, after choosing the Agg backend
     models = list(dict.fromkeys(r['model'] for r in rows))
     names = list(dict.fromkeys(r['name'] for r in rows))
     width = 0.8 / max(len(names), 1)
@@ -298,9 +299,7 @@ def plot(rows: Sequence[Dict], path: str, title: str) -> None:
 def unit_graph_breaks(moment_stats: bool = True) -> int:
     """Graph breaks ``torch.compile`` (dynamo) finds in a training-mode MobileOne unit (a
     pointwise unit with 2 branches and the identity branch, plus a depthwise one)."""
-    import torch._dynamo
-
-    from ..models.layers import MobileOneUnit
+    import torch._dynamo  # slow to import (torch.compile's tracer): only when asked for
     units = nn.Sequential(
         MobileOneUnit(8, 8, 3, num_convs=2, groups=8, moment_stats=moment_stats),
         MobileOneUnit(8, 8, 1, num_convs=2, moment_stats=moment_stats)).train()

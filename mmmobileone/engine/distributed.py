@@ -8,6 +8,8 @@ import datetime
 import logging
 from typing import Dict, List, Union
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,6 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     SyncBatchNorm on CPU, so SyncBN layer configs become BN, as mmengine does for
     single-process runs. With CUDA, or ``launcher='none'``, nothing changes.
     """
-    import torch
     if launcher == 'none' or torch.cuda.is_available():
         return
     env_cfg = cfg.setdefault('env_cfg', {})
@@ -60,7 +61,6 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     if launcher == 'pytorch':
-        import torch.distributed as dist
         if not dist.is_initialized():
             options = {k: v for k, v in dist_cfg.items() if k != 'backend'}
             if 'timeout' in options:

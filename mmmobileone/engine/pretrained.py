@@ -27,7 +27,13 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from mmengine.model import is_model_wrapper
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch.hub import get_dir
+
+from ..compat import mmengine_safe_globals
 from ..errors import CheckpointError, MissingPathError
+from ..fileio import load_checkpoint
 from .config_tree import iter_config_dicts
 
 #: ``init_cfg`` types that load a checkpoint (mmengine's ``PretrainedInit``).
@@ -61,7 +67,6 @@ def iter_pretrained_checkpoints(node: Any, where: str = 'model') -> Iterator[Tup
 
 def torch_hub_checkpoint_path(url: str) -> str:
     """Where mmengine's loader (``mmengine.utils.dl_utils.load_url``) caches ``url``."""
-    from torch.hub import get_dir
     filename = osp.basename(urllib.parse.urlparse(url).path)
     return osp.join(get_dir(), 'checkpoints', filename)
 
@@ -163,7 +168,6 @@ def iter_pretrained_inits(model: Any) -> Iterator[Tuple[str, Any, Dict]]:
         The module's dotted name in the model (``'backbone'``; ``''`` for the model itself), the
         module, and its ``Pretrained`` init config (an entry of a list of inits, or the dict).
     """
-    from mmengine.model import is_model_wrapper
     if is_model_wrapper(model):
         model = model.module
     for name, module in model.named_modules():
@@ -187,15 +191,12 @@ def read_pretrained_state_dict(checkpoint: str, prefix: Optional[str] = None) ->
     Raises:
         FileNotFoundError, ValueError: The file is missing, unreadable or not a checkpoint.
     """
-    from ..compat import mmengine_safe_globals
-    from ..fileio import load_checkpoint
     if '://' not in checkpoint:
         data = load_checkpoint(checkpoint)
     elif (urllib.parse.urlparse(checkpoint).scheme in ('http', 'https')
           and osp.isfile(torch_hub_checkpoint_path(checkpoint))):
         data = load_checkpoint(torch_hub_checkpoint_path(checkpoint))
     else:
-        from mmengine.runner.checkpoint import CheckpointLoader
         with mmengine_safe_globals():
             data = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state_dict = data.get('state_dict', data) if isinstance(data, dict) else None

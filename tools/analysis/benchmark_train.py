@@ -26,6 +26,7 @@ from mmmobileone.analysis.machine import cpu_capability  # noqa: E402
 from mmmobileone.analysis.train_step import (CLASSIFIER_ARCHS, DENSE_MODELS,  # noqa: E402
                                              format_table, make_candidates, parse_variant, plot,
                                              result_rows, run_rounds, unit_graph_breaks)
+from mmmobileone.errors import ConfigError  # noqa: E402
 from tools.common import ROOT, add_debug_flag, run_tool  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.tools')
@@ -57,15 +58,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     for variant in args.variants:
         parse_variant(variant)
     if min(args.batch, args.size, args.dense_batch, args.rounds, args.steps, args.threads) < 1:
-        raise ValueError('--batch, --size, --dense-batch, --rounds, --steps and --threads '
-                         'must be >= 1')
+        raise ConfigError('--batch, --size, --dense-batch, --rounds, --steps and --threads '
+                          'must be >= 1')
     return args
 
 
 def environment(args: argparse.Namespace) -> Dict:
     """What the numbers depend on: versions, threads, CPU kernels, load."""
-    import mmpretrain
-    import timm
+    import mmpretrain  # optional: mmpretrain (a peer), only for its version
+    import timm  # optional: timm (a peer), only for its version
     return dict(torch=torch.__version__, mmpretrain=mmpretrain.__version__,
                 timm=timm.__version__, threads=torch.get_num_threads(),
                 cpu=cpu_capability(), machine=platform.machine(), cpus=os.cpu_count(),

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmmobileone import analysis  # noqa: E402  (attributes looked up per call: patchable)
 from mmmobileone.analysis.complexity import MARKDOWN_LAYOUTS as LAYOUTS  # noqa: E402
 from mmmobileone.deploy.outputs import TASKS  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
@@ -46,14 +47,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def count_configs(args: argparse.Namespace) -> List[Dict]:
     """One :func:`~mmmobileone.analysis.config_complexity` row per config and form."""
-    import mmmobileone  # noqa: F401  (registries)
-    from mmmobileone.analysis import config_complexity
     forms = LAYOUT_FORMS.get(args.markdown) or (FORMS if args.form == 'both' else (args.form, ))
     rows = []
     for config in args.configs:
         for form in forms:
-            row = config_complexity(config, args.shape, fused=form == 'fused', task=args.task,
-                                    cfg_options=args.cfg_options)
+            row = analysis.config_complexity(config, args.shape, fused=form == 'fused',
+                                             task=args.task, cfg_options=args.cfg_options)
             row['config'] = osp.splitext(osp.basename(config))[0]
             logger.debug('%s, %s: %d parameters, %d MACs', row['config'], form, row['params'],
                          row['macs'])
@@ -64,9 +63,8 @@ def count_configs(args: argparse.Namespace) -> List[Dict]:
 def markdown(argv: Optional[Sequence[str]] = None) -> str:
     """The markdown table the command line ``argv`` prints (``--markdown`` defaults to
     ``configs``), without writing it anywhere."""
-    from mmmobileone.analysis import markdown_table
     args = parse_args(argv)
-    return markdown_table(count_configs(args), args.markdown or 'configs')
+    return analysis.markdown_table(count_configs(args), args.markdown or 'configs')
 
 
 def get_flops(argv: Optional[Sequence[str]] = None) -> List[Dict]:
@@ -75,14 +73,13 @@ def get_flops(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     Without ``--markdown`` the table is logged; with it, the table alone goes to stdout (the
     command's product, to paste into or compare with the docs).
     """
-    from mmmobileone.analysis import markdown_table
     args = parse_args(argv)
     if args.markdown:  # mmengine logs to stdout: keep the table alone there
         with contextlib.redirect_stdout(sys.stderr):
             rows = count_configs(args)
     else:
         rows = count_configs(args)
-    table = markdown_table(rows, args.markdown or 'configs')
+    table = analysis.markdown_table(rows, args.markdown or 'configs')
     if args.markdown:
         sys.stdout.write(table + '\n')
     else:

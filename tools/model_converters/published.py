@@ -11,6 +11,10 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmmobileone.converters import (LAYOUTS, ConversionError, convert_state_dict,  # noqa: E402
+                                    save_converted)
+from mmmobileone.fileio import load_weights  # noqa: E402
+from mmmobileone.models import ARCH_SETTINGS  # noqa: E402
 from tools.common import add_debug_flag, run_tool  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.tools.convert')
@@ -22,8 +26,6 @@ WHAT = {'apple': "Apple's ml-mobileone (mobileone_sX.pth.tar, fused, or "
 def parse_args(argv: Optional[Sequence[str]] = None,
                source: Optional[str] = None) -> argparse.Namespace:
     """Arguments; ``source`` fixes the layout (otherwise ``--source`` chooses it)."""
-    from mmmobileone.converters import LAYOUTS
-    from mmmobileone.models import ARCH_SETTINGS
     parser = argparse.ArgumentParser(
         description=f'Convert a MobileOne checkpoint from {WHAT.get(source, "Apple or timm")} '
         'into mmmobileone / mmpretrain keys. Fails, writing nothing, unless every tensor maps.')
@@ -46,8 +48,6 @@ def parse_args(argv: Optional[Sequence[str]] = None,
 
 def convert(argv: Optional[Sequence[str]] = None, source: Optional[str] = None) -> None:
     """Convert as the command line says (raises on a mismatch, listing every problem)."""
-    from mmmobileone.converters import ConversionError, convert_state_dict, save_converted
-    from mmmobileone.fileio import load_weights
     args = parse_args(argv, source)
     try:
         result = convert_state_dict(load_weights(args.src), args.source, arch=args.arch,

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from mmmobileone.apis import fuse_checkpoint, load_config  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.tools.reparameterize')
@@ -36,8 +37,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def reparameterize(argv: Optional[Sequence[str]] = None):
     """Fuse as the command line says; returns the :class:`FuseReport` (raises on errors)."""
-    import mmmobileone  # noqa: F401  (registries, compatibility fixes)
-    from mmmobileone.apis import fuse_checkpoint, load_config
     args = parse_args(argv)
     report = fuse_checkpoint(load_config(args.config, args.cfg_options), args.checkpoint,
                              args.out, tuple(args.shape), args.tolerance)

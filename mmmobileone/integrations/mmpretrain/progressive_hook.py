@@ -116,8 +116,8 @@ class ProgressiveLearningHook(Hook):
 
     def before_train(self, runner) -> None:
         if not isinstance(runner.train_loop, EpochBasedTrainLoop):
-            raise TypeError('ProgressiveLearningHook switches by epoch and needs an epoch-based '
-                            f'train loop, got {type(runner.train_loop).__name__}')
+            raise ConfigError('ProgressiveLearningHook switches by epoch and needs an epoch-based '
+                              f'train loop, got {type(runner.train_loop).__name__}')
         crops, _ = find_train_transforms(runner.train_loop.dataloader.dataset)
         if not crops:
             raise ConfigError('ProgressiveLearningHook: the train pipeline has no '

@@ -183,8 +183,8 @@ class LoadCOCOVOCAnnotations(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         if 'coco_voc_instances' not in results:
-            raise KeyError('LoadCOCOVOCAnnotations needs the "coco_voc_instances" of '
-                           'COCOVOCDataset; use mmseg\'s LoadAnnotations for other datasets')
+            raise ConfigError('LoadCOCOVOCAnnotations needs the "coco_voc_instances" of '
+                              'COCOVOCDataset; use mmseg\'s LoadAnnotations for other datasets')
         results['gt_seg_map'] = rasterize_instances(results['coco_voc_instances'],
                                                     results['height'], results['width'])
         results.setdefault('seg_fields', []).append('gt_seg_map')

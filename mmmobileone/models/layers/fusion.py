@@ -10,6 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...errors import ConfigError
+
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:
     """Return the dtype used to fold kernels on ``device``.
@@ -26,13 +28,13 @@ def bn_scale_shift(bn: _BatchNorm, dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
     affine parameters.
 
     Raises:
-        ValueError: if the norm layer keeps no running statistics (``track_running_stats=False``),
+        ConfigError: if the norm layer keeps no running statistics (``track_running_stats=False``),
             whose eval-mode output depends on the batch and so cannot be folded.
     """
     if not isinstance(bn, _BatchNorm):
         raise TypeError(f'can only fold BatchNorm layers, got {type(bn).__name__}')
     if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(
+        raise ConfigError(
             f'{type(bn).__name__}({bn.num_features}) has track_running_stats=False: its output '
             'depends on the batch, so it cannot be folded into a convolution')
     mean = bn.running_mean.to(dtype)

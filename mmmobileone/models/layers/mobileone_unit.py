@@ -9,10 +9,18 @@ from mmengine.model import BaseModule, ModuleList, Sequential
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...errors import CheckpointError, ConfigError
 from ..reparam import FUSED_KEY_SUFFIX, TRAIN_KEY_SUFFIX
 from .fusion import accumulation_dtype, bn_scale_shift, fold_conv_bn, identity_kernel, pad_to_kernel
 from .moment_branches import moment_branch_sum, pointwise_moments_pay_off, supports_moments
 from .squeeze_excitation import SqueezeExcitation
+
+
+class CheckpointFormError(CheckpointError, RuntimeError):
+    """A fused checkpoint loaded into a train-time unit, or the reverse.
+
+    Raised by ``load_state_dict``; also a ``RuntimeError``, as PyTorch's own loading errors.
+    """
 
 
 class MobileOneUnit(BaseModule):
@@ -76,17 +84,17 @@ class MobileOneUnit(BaseModule):
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f'kernel_size must be a positive odd number, got {kernel_size}')
+            raise ConfigError(f'kernel_size must be a positive odd number, got {kernel_size}')
         if num_convs < 1:
-            raise ValueError(f'num_convs must be at least 1, got {num_convs}')
+            raise ConfigError(f'num_convs must be at least 1, got {num_convs}')
         if stride < 1 or dilation < 1:
-            raise ValueError(f'stride and dilation must be >= 1, got {stride} and {dilation}')
+            raise ConfigError(f'stride and dilation must be >= 1, got {stride} and {dilation}')
         can_have_identity = in_channels == out_channels and stride == 1
         if not (identity is None or isinstance(identity, bool)):
-            raise ValueError(f'identity must be None, True or False, got {identity!r}')
+            raise ConfigError(f'identity must be None, True or False, got {identity!r}')
         if identity and not can_have_identity:
-            raise ValueError(f'identity=True needs in_channels == out_channels and stride == 1, '
-                             f'got {in_channels}, {out_channels} and stride {stride}')
+            raise ConfigError(f'identity=True needs in_channels == out_channels and stride == 1, '
+                              f'got {in_channels}, {out_channels} and stride {stride}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -226,12 +234,12 @@ class MobileOneUnit(BaseModule):
         fused_key = f'{prefix}{FUSED_KEY_SUFFIX}'
         branch_key = f'{prefix}{TRAIN_KEY_SUFFIX}'
         if not self.deploy and fused_key in state_dict and branch_key not in state_dict:
-            raise RuntimeError(
+            raise CheckpointFormError(
                 f'the checkpoint holds a fused (deploy) MobileOne unit at {prefix!r}, but the '
                 'model is the train-time form: build it with deploy=True (in a config: '
                 'model.backbone.deploy=True), or load the training checkpoint instead')
         if self.deploy and branch_key in state_dict and fused_key not in state_dict:
-            raise RuntimeError(
+            raise CheckpointFormError(
                 f'the checkpoint holds a train-time (unfused) MobileOne unit at {prefix!r}, but '
                 'the model is fused (deploy=True): build it with deploy=False, or convert the '
                 'checkpoint with tools/model_converters/reparameterize.py')
