@@ -17,10 +17,10 @@ SOURCES = ['mmmobileone', 'tools', 'tests', 'configs']
 IMPORT_CHECKED = ['mmmobileone', 'tools']
 #: Files not yet held to that rule (their owners are converting them); relative to ROOT.
 IMPORT_NOT_YET_CHECKED = {
-    'mmmobileone/analysis/zoo.py', 'mmmobileone/deploy/int8/calibration.py',
+    'mmmobileone/deploy/int8/calibration.py',
     'mmmobileone/deploy/int8/evaluate.py', 'mmmobileone/deploy/int8/qat.py',
     'mmmobileone/deploy/int8/quantize.py', 'mmmobileone/deploy/int8/report.py',
-    'mmmobileone/deploy/int8/sqnr.py', 'tools/analysis/zoo_tables.py',
+    'mmmobileone/deploy/int8/sqnr.py',
     'tools/deployment/int8_report.py'
 }
 #: A comment that is only a lint directive (``# noqa: F401``) gives no reason.

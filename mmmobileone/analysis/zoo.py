@@ -14,7 +14,11 @@ import os.path as osp
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..apis.model_zoo import ZooModel, load_zoo, zoo_root
+import yaml
+from mmengine.config import Config
+
+from ..apis.model_zoo import ZooModel, load_zoo, metafile_paths, zoo_root
+from .complexity import config_complexity
 
 #: The metadata keys :func:`count_model` fills: fused (inference) and unfused (training) counts.
 COUNT_KEYS = dict(fused=('Parameters', 'FLOPs'), unfused=('Unfused Parameters', 'Unfused FLOPs'))
@@ -41,7 +45,6 @@ README_LEGEND = (
 
 def dump_metafile(data: Dict, path: str) -> None:
     """Write a metafile in the one layout the tools keep (key order as given)."""
-    import yaml
     with open(path, 'w', encoding='utf-8') as file:
         yaml.safe_dump(data, file, sort_keys=False, width=100, allow_unicode=True)
 
@@ -82,7 +85,6 @@ def input_size(model: ZooModel) -> Tuple[int, int]:
 
 def count_model(model: ZooModel) -> Dict[str, int]:
     """The counts of :data:`COUNT_KEYS`, computed from the model's config at its input size."""
-    from .complexity import config_complexity
     counts = {}
     for form, (params_key, flops_key) in COUNT_KEYS.items():
         row = config_complexity(model.config_path, input_size(model), fused=form == 'fused')
@@ -104,7 +106,6 @@ def count_mismatches(models: Sequence[ZooModel]) -> List[str]:
 
 def config_pretrain(config_path: str) -> str:
     """What the config's backbone starts from: ``'none'`` or the checkpoint's file name."""
-    from mmengine.config import Config
     init_cfg = Config.fromfile(config_path).model.get('backbone', {}).get('init_cfg')
     if not init_cfg or not init_cfg.get('checkpoint'):
         return 'none'
@@ -162,9 +163,7 @@ def _table(models: Sequence[ZooModel], task: str, readme_dir: str) -> List[str]:
 
 
 def _collections(root: str) -> List[Dict]:
-    import yaml
 
-    from ..apis.model_zoo import metafile_paths
     collections = []
     for metafile in metafile_paths(root):
         with open(osp.join(root, metafile), encoding='utf-8') as file:

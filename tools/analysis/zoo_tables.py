@@ -20,6 +20,13 @@ from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+import mmmobileone  # noqa: E402,F401  (registries)
+from mmmobileone.analysis.zoo import (config_coverage, count_mismatches, count_model,  # noqa: E402
+                                      dump_metafile, pretrain_mismatches, readme_paths,
+                                      render_readme)
+from mmmobileone.apis.model_zoo import (clear_cache, find_model, load_zoo,  # noqa: E402
+                                        read_metafile, zoo_root)
+from mmmobileone.errors import ConfigError  # noqa: E402
 from tools.common import add_debug_flag, run_tool  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.tools.zoo_tables')
@@ -45,8 +52,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def update_counts(root: str, names: Optional[Sequence[str]]) -> int:
     """Recount the selected models and rewrite their metafiles; returns how many changed."""
-    from mmmobileone.analysis.zoo import count_model, dump_metafile
-    from mmmobileone.apis.model_zoo import clear_cache, load_zoo, read_metafile
     wanted = {n.lower() for n in names} if names else None
     changed = 0
     for model in load_zoo(root):
@@ -68,9 +73,6 @@ def update_counts(root: str, names: Optional[Sequence[str]]) -> int:
 
 def check(args: argparse.Namespace, root: str) -> List[str]:
     """Every problem of the zoo, one line each (see the module docstring)."""
-    from mmmobileone.analysis.zoo import (config_coverage, count_mismatches, pretrain_mismatches,
-                                          readme_paths, render_readme)
-    from mmmobileone.apis.model_zoo import find_model, load_zoo
     problems = [f'{kind} in model-index.yml: {config}'
                 for kind, configs in config_coverage(root).items() for config in configs]
     models = ([find_model(name, root) for name in args.models] if args.models else
@@ -89,10 +91,6 @@ def check(args: argparse.Namespace, root: str) -> List[str]:
 
 def zoo_tables(argv: Optional[Sequence[str]] = None) -> List[str]:
     """Run as the command line says; returns the problems left (raises on user errors)."""
-    import mmmobileone  # noqa: F401  (registries)
-    from mmmobileone.analysis.zoo import readme_paths, render_readme
-    from mmmobileone.apis.model_zoo import zoo_root
-    from mmmobileone.errors import ConfigError
     args = parse_args(argv)
     root = osp.abspath(args.root or zoo_root())
     if args.update:
