@@ -24,11 +24,21 @@ import statistics
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
+from ...analysis.machine import cpu_capability
+from ...apis.model import init_model, load_config
 from ...errors import ConfigError, MissingPathError
+from ..outputs import infer_task, output_names, tensor_model
+from .absorb import absorb_constant_inputs
+from .calibration import calibration_inputs
+from .evaluate import (agreement, classification_predictions, detection_metrics,
+                       pipeline_input_shape, torch_runner)
+from .quantize import check_int8_backend, export_int8, int8_ready
+from .runtime import runtime_runner
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +50,9 @@ class Method:
     diagonal_split: str = 'auto'
     absorb_constants: bool = True
     per_channel: bool = True
+    #: Modules left in float (``export_int8``'s ``keep_float``; ExecuTorch only): ``'ends'``
+    #: stands for the first and the last conv / linear layer (:func:`end_layers`).
+    keep_float: Tuple[str, ...] = ()
 
 
 #: The INT8 methods the study compares; ``default`` is what ``--int8`` exports.
@@ -54,10 +67,22 @@ METHODS: Dict[str, Method] = {
                          diagonal_split='none'),
     'plain': Method('per-channel, no absorption, no diagonal split', diagonal_split='none',
                     absorb_constants=False),
+    'keep-ends': Method('the default with the first and the last conv / linear layer in float '
+                        '(ExecuTorch only)', keep_float=('ends', )),
+    'keep-auto': Method('the default with the layers below 20 dB simulated SQNR in float '
+                        '(--keep-float auto; ExecuTorch only)', keep_float=('auto', )),
 }
 #: Accuracy change (INT8 - float) the docs and tests aim to stay within on every checkpoint:
 #: detectors mAP@0.5 (issue 21: 0.02), classifiers top-1 agreement with float (>= 95%).
 TARGET_DELTA = {'detection': 0.02, 'classification': 0.05}
+
+
+def end_layers(module: torch.nn.Module) -> List[str]:
+    """Names of the first and the last ``Conv2d`` / ``Linear`` of ``module`` (in module order:
+    a MobileOne classifier's stem and its classifier layer)."""
+    names = [n for n, m in module.named_modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    return sorted({names[0], names[-1]}) if names else []
 
 
 def data_root_options(cfg, data_root: str) -> Dict[str, str]:
@@ -117,7 +142,6 @@ class _Recorder:
 
 
 def _cached_reference(wrapper) -> Callable:
-    from .evaluate import torch_runner
     run, cache = torch_runner(wrapper), {}
 
     def reference(x: np.ndarray) -> List[np.ndarray]:
@@ -139,18 +163,13 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
 
     Returns:
         ``dict(checkpoint, task, metric, float, float_absorbed, calib_dir, calib_images,
-        results={method: {backend: dict(value, delta, output_sqnr)}}, absorbed, split)``.
+        outputs, absorbed, cpu_capability, results={method: {backend: dict(value, delta,
+        output_sqnr)}})``: ``value`` is mAP@0.5 or a classifier's top-1 agreement with float
+        (``float`` is then 1); a classifier's results also carry ``top1`` (INT8 top-1
+        accuracy), and the checkpoint's ``float_top1``, ``float_absorbed_top1`` and ``images``.
+        ``cpu_capability``: the CPU path this process measured on.
     """
-    import torch
     torch.set_num_threads(threads)
-    from ...apis.model import init_model, load_config
-    from ..outputs import infer_task, output_names, tensor_model
-    from .absorb import absorb_constant_inputs
-    from .calibration import calibration_inputs
-    from .evaluate import (agreement, classification_predictions, detection_metrics,
-                           pipeline_input_shape)
-    from .quantize import export_int8, int8_ready
-    from .runtime import runtime_runner
     options = data_root_options(load_config(config), data_root) if data_root else None
     model = init_model(config, checkpoint, fuse=True, cfg_options=options)
     task = infer_task(model)
@@ -167,49 +186,59 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
     reference = _cached_reference(wrapper)
     absorbed_wrapper, absorbed = absorb_constant_inputs(wrapper, calibration)
 
-    def score(runners: Dict[str, Callable]) -> Dict[str, float]:
+    def score(runners: Dict[str, Callable]) -> Dict[str, Dict[str, float]]:
+        """``{name: dict(value=...)}``; a classifier's value is the top-1 agreement with the
+        float network, with its top-1 accuracy against the labels as ``top1``."""
         if task == 'classification':
-            found = classification_predictions(model, dict(float=reference, **runners), shape,
+            found = classification_predictions(model, {'float': reference, **runners}, shape,
                                                limit)
-            return {k: agreement(found[k], found['float']) for k in runners}
-        return {k: float(detection_metrics(model, run, shape, limit)['coco/bbox_mAP_50'])
-                for k, run in runners.items()}
+            return {k: dict(value=agreement(found[k], found['float']),
+                            top1=agreement(found[k], found['labels']), images=len(found[k]))
+                    for k in runners}
+        return {k: dict(value=float(detection_metrics(model, run, shape, limit)[
+            'coco/bbox_mAP_50'])) for k, run in runners.items()}
 
     metric = 'top-1 agreement with float' if task == 'classification' else 'mAP@0.5'
     floats = score(dict(float=reference, absorbed=_cached_reference(absorbed_wrapper)))
-    base = 1.0 if task == 'classification' else floats['float']
-    result = dict(checkpoint=checkpoint, task=task, metric=metric, float=floats['float'],
-                  float_absorbed=floats['absorbed'], calib_dir=calib_dir,
-                  calib_images=len(calibration), outputs=names,
-                  absorbed={k: len(v) for k, v in absorbed.items()}, results={})
+    base = 1.0 if task == 'classification' else floats['float']['value']
+    result = dict(checkpoint=checkpoint, task=task, metric=metric,
+                  float=floats['float']['value'], float_absorbed=floats['absorbed']['value'],
+                  calib_dir=calib_dir, calib_images=len(calibration), outputs=names,
+                  absorbed={k: len(v) for k, v in absorbed.items()},
+                  cpu_capability=cpu_capability(), results={})
     if task == 'classification':
-        result['float_top1'] = _top1(model, reference, shape, limit)
+        result.update(float_top1=floats['float']['top1'],
+                      float_absorbed_top1=floats['absorbed']['top1'],
+                      images=floats['float']['images'])
     for method_name in methods:
         method = METHODS[method_name]
         ready = int8_ready(wrapper, method.diagonal_split, calibration,
                            method.absorb_constants)
         result['results'][method_name] = {}
+        keep_float = [n for k in method.keep_float
+                      for n in (end_layers(ready) if k == 'ends' else [k])]
         for backend in backends:
+            if _skipped(method_name, backend):
+                logger.info('%s: keeping layers in float is for ExecuTorch only, %s skipped',
+                            method_name, backend)
+                continue
             folder = osp.join(out_dir, backend)
             paths = export_int8(backend, ready, calibration[0], calibration, folder,
-                                name=f'{method_name}', per_channel=method.per_channel,
-                                diagonal_split='none', absorb_constants=False)
+                                name=f'{method_name}', keep_float=keep_float,
+                                per_channel=method.per_channel, diagonal_split='none',
+                                absorb_constants=False)
             recorder = _Recorder(runtime_runner(backend, paths), reference)
-            value = score(dict(int8=recorder))['int8']
+            found = score(dict(int8=recorder))['int8']
+            value = found.pop('value')
+            found.pop('images', None)
             result['results'][method_name][backend] = dict(
-                value=value, delta=value - base, output_sqnr=recorder.sqnr())
+                value=value, delta=value - base, output_sqnr=recorder.sqnr(), **found)
             logger.info('%s %s %s: %s %.3f (%+.3f)', osp.basename(osp.dirname(checkpoint)),
                         method_name, backend, metric, value, value - base)
             for path in paths:  # keep the disk use of a long study flat
                 if osp.isfile(path):
                     os.remove(path)
     return result
-
-
-def _top1(model, reference, shape, limit) -> float:
-    from .evaluate import classification_predictions
-    found = classification_predictions(model, dict(float=reference), shape, limit)
-    return float((found['float'] == found['labels']).mean())
 
 
 def summarize(checkpoints: Sequence[Dict], methods: Sequence[str],
@@ -234,28 +263,57 @@ def summarize(checkpoints: Sequence[Dict], methods: Sequence[str],
 
 
 def format_study(study: Dict) -> str:
-    """Markdown: the worst / median / best summary, then one row per checkpoint."""
+    """Markdown: the worst / median / best summary, then one row per checkpoint.
+
+    Detectors: the mAP@0.5 change against float. Classifiers: the top-1 agreement of INT8 with
+    float itself (target: at least ``1 - TARGET_DELTA``), and per checkpoint the float and INT8
+    top-1 accuracy next to it.
+    """
     checkpoints, methods, backends = study['checkpoints'], study['methods'], study['backends']
     task = checkpoints[0]['task'] if checkpoints else 'detection'
-    change = ('top-1 agreement of INT8 with float, minus 1' if task == 'classification'
-              else 'mAP@0.5 change, INT8 - float')
-    lines = [f'{len(checkpoints)} checkpoint(s); {change}, through the runtime on the test set; '
-             'worst / median / best over the checkpoints', '',
-             f'| method | runtime | worst | median | best | within {TARGET_DELTA[task]} | '
-             'worst checkpoint |', '|---|---|---:|---:|---:|---:|---|']
+    classification = task == 'classification'
+    capabilities = sorted({c.get('cpu_capability', '?') for c in checkpoints})
+    if classification:
+        lines = [f'{len(checkpoints)} classifier(s); top-1 agreement of INT8 with the fused '
+                 'float network, through the runtime on the test set; worst / median / best '
+                 f'over the classifiers (measured on: {"; ".join(capabilities)})', '',
+                 '| method | runtime | classifiers | worst | median | best | '
+                 f'>= {1 - TARGET_DELTA[task]:.2f} | worst classifier |',
+                 '|---|---|---:|---:|---:|---:|---:|---|']
+        shift, sign = 1.0, ''
+    else:
+        lines = [f'{len(checkpoints)} checkpoint(s); mAP@0.5 change, INT8 - float, through the '
+                 'runtime on the test set; worst / median / best over the checkpoints '
+                 f'(measured on: {"; ".join(capabilities)})', '',
+                 f'| method | runtime | checkpoints | worst | median | best | within '
+                 f'{TARGET_DELTA[task]} | worst checkpoint |',
+                 '|---|---|---:|---:|---:|---:|---:|---|']
+        shift, sign = 0.0, '+'
     for r in summarize(checkpoints, methods, backends):
-        lines.append(f'| {r["method"]} | {r["backend"]} | {r["worst"]:+.3f} | '
-                     f'{r["median"]:+.3f} | {r["best"]:+.3f} | {r["within"]}/'
-                     f'{r["checkpoints"]} | {r["worst_checkpoint"]} |')
+        lines.append(f'| {r["method"]} | {r["backend"]} | {r["checkpoints"]} | '
+                     f'{r["worst"] + shift:{sign}.3f} | {r["median"] + shift:{sign}.3f} | '
+                     f'{r["best"] + shift:{sign}.3f} | {r["within"]}/{r["checkpoints"]} | '
+                     f'{r["worst_checkpoint"]} |')
     columns = [(m, b) for m in methods for b in backends]
-    lines += ['', '| checkpoint | float | ' + ' | '.join(f'{m} {b}' for m, b in columns)
-              + ' | absorbed channels |', '|---|---:|' + '---:|' * len(columns) + '---:|']
+    if classification:
+        header = ('| classifier | images | float top-1 | ' + ' | '.join(
+            f'{m} {b} agreement | {m} {b} top-1' for m, b in columns) + ' | absorbed channels |')
+        lines += ['', header, '|---|---:|---:|' + '---:|---:|' * len(columns) + '---:|']
+    else:
+        lines += ['', '| checkpoint | float | ' + ' | '.join(f'{m} {b}' for m, b in columns)
+                  + ' | absorbed channels |', '|---|---:|' + '---:|' * len(columns) + '---:|']
     for c in checkpoints:
         cells = []
         for m, b in columns:
             found = c['results'].get(m, {}).get(b)
-            cells.append(f'{found["delta"]:+.3f}' if found else '')
-        lines.append(f'| {c["label"]} | {c["float"]:.3f} | ' + ' | '.join(cells)
+            if classification:
+                cells += ([f'{found["value"]:.3f}', f'{found["top1"]:.3f}'] if found
+                          else ['', ''])
+            else:
+                cells.append(f'{found["delta"]:+.3f}' if found else '')
+        first = (f'{c.get("images", "")} | {c["float_top1"]:.3f}' if classification
+                 else f'{c["float"]:.3f}')
+        lines.append(f'| {c["label"]} | {first} | ' + ' | '.join(cells)
                      + f' | {sum(c["absorbed"].values())} |')
     lines += ['', 'methods: ' + '; '.join(f'`{m}`: {METHODS[m].description}' for m in methods)]
     return '\n'.join(lines) + '\n'
@@ -296,7 +354,6 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
             the checkpoints.
         MissingPathError: a checkpoint or data root that does not exist.
     """
-    from .quantize import check_int8_backend
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ConfigError(f'unknown INT8 method(s) {", ".join(unknown)}; choose from '
@@ -326,8 +383,8 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
     labels = _labels(checkpoints)
     for i, (checkpoint, label) in enumerate(zip(checkpoints, labels)):
         previous = done.get(checkpoint)
-        if previous and all(b in previous['results'].get(m, {}) for m in methods
-                            for b in backends):
+        if previous and all(b in previous['results'].get(m, {}) or _skipped(m, b)
+                            for m in methods for b in backends):
             found = previous
         else:
             kwargs = dict(methods=methods, backends=backends,
@@ -354,11 +411,16 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
     return study
 
 
+def _skipped(method: str, backend: str) -> bool:
+    """Whether :func:`study_checkpoint` leaves ``backend`` out for ``method``."""
+    return bool(METHODS[method].keep_float) and backend != 'executorch'
+
+
 def _quiet_study(*args, **kwargs) -> Dict:
     """:func:`study_checkpoint` in a spawned process, without mmengine's per-step info lines."""
     logging.getLogger('mmengine').setLevel(logging.WARNING)
     return study_checkpoint(*args, **kwargs)
 
 
-__all__ = ['METHODS', 'Method', 'TARGET_DELTA', 'data_root_options', 'format_study',
+__all__ = ['METHODS', 'Method', 'TARGET_DELTA', 'data_root_options', 'end_layers', 'format_study',
            'int8_study', 'study_checkpoint', 'summarize', 'train_image_dir']
