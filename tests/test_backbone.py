@@ -69,6 +69,7 @@ def assert_exact_and_float32_sound(model: torch.nn.Module, x: torch.Tensor) -> N
     ((2, 1, 2, 1), (1, 3, 1, 2), 8),
     ((1, 1, 1, 1), (1, 2, 3, 5), 2),
 ])
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ['s0', 's4', 'mu1'])
 def test_output_stride_and_dilation_stay_exact(arch, strides, dilations, stride):
     model = randomize_bn(MobileOne(arch, out_indices=(0, 1, 2, 3), strides=strides,

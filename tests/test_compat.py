@@ -135,6 +135,7 @@ def test_allowlist_only_for_the_versions_that_need_it(torch_version, mmengine_ve
     assert needs_mmengine_allowlist(torch_version, mmengine_version) is expected
 
 
+@pytest.mark.slow
 def test_opt_out_keeps_the_process_allowlist_empty_and_our_loads_working(tmp_path):
     make_runner(tmp_path, max_epochs=1).train()
     script = (

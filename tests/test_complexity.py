@@ -11,6 +11,7 @@ PAPER = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', list(PAPER))
 def test_fused_params_and_macs_match_the_paper(arch):
     params, macs = fused_classifier_complexity(arch)

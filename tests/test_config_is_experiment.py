@@ -68,6 +68,7 @@ def test_every_shipped_config_is_covered():
         assert any(f'/configs/{folder}/' in p for p in CONFIGS), folder
 
 
+@pytest.mark.slow
 def test_every_shipped_config_declares_the_safeguards(shipped):
     """The safeguards are in the config: nothing for a tool to add."""
     for path, cfg in shipped.items():
@@ -83,6 +84,7 @@ def test_every_shipped_config_declares_the_safeguards(shipped):
             assert str(cfg.val_evaluator.type) == 'mmmobileone.CocoMetric', path
 
 
+@pytest.mark.slow
 def test_tools_build_the_same_experiment_as_a_plain_config(shipped, empty_checkpoint, tmp_path):
     """``tools/train.py`` / ``tools/test.py`` merge only their flags into ``Config.fromfile``."""
     from mmmobileone.apis import load_config
@@ -102,6 +104,7 @@ def test_tools_build_the_same_experiment_as_a_plain_config(shipped, empty_checkp
         assert changed <= {'work_dir', 'launcher'}, (path, changed)
 
 
+@pytest.mark.slow
 def test_quickstart_runner_is_the_same_both_ways(tmp_path, monkeypatch):
     """A real Runner: ``Runner.from_cfg(Config.fromfile(c))`` vs ``tools/train.py``'s."""
     from mmengine.runner import Runner
@@ -217,6 +220,7 @@ def _run_tool_process(body: str, *flags: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_a_host_value_error_keeps_its_traceback():
     result = _run_tool_process("raise ValueError('host library: bad state')")
     assert result.returncode != 0
@@ -224,6 +228,7 @@ def test_a_host_value_error_keeps_its_traceback():
     assert 'ValueError: host library: bad state' in result.stderr
 
 
+@pytest.mark.slow
 def test_a_project_error_is_one_line_and_exit_1():
     result = _run_tool_process(
         "from mmmobileone.errors import ConfigError\n"

@@ -215,6 +215,7 @@ def test_converted_checkpoint_loads_with_mmengine(references, tmp_path):
         assert relative_error(target(INPUT, mode='tensor'), expected) < 1e-5
 
 
+@pytest.mark.slow
 def test_converted_checkpoint_fits_the_shipped_imagenet_config(tmp_path):
     """A 1000-class Apple checkpoint -> configs/mobileone_s0_imagenet.py, strict load."""
     from mmmobileone.apis import init_model

@@ -258,6 +258,7 @@ def test_missing_data_gives_clear_errors(tmp_path, monkeypatch):
     assert not osp.exists('w')
 
 
+@pytest.mark.slow
 def test_voc_train_then_test_fused_equals_unfused(tmp_path):
     voc, coco_root = str(tmp_path / 'data' / 'VOCdevkit' / 'VOC2012'), str(tmp_path / 'coco')
     generate_voc(voc, num_train=2, num_aug=2, num_val=2)
@@ -290,6 +291,7 @@ def test_voc_train_then_test_fused_equals_unfused(tmp_path):
     assert ious and all(0 <= iou <= 100 for iou in ious)
 
 
+@pytest.mark.slow
 def test_ade20k_train_then_unfused_test_equals_deployed(tmp_path):
     from mmseg.registry import DATASETS
     ade = str(tmp_path / 'data' / 'ade' / 'ADEChallengeData2016')
@@ -321,6 +323,7 @@ def test_ade20k_train_then_unfused_test_equals_deployed(tmp_path):
     assert len(rows) == 150 and 'wall' in rows and 'clock' in rows
 
 
+@pytest.mark.slow
 def test_voc_coco_variant_trains_an_epoch(tmp_path):
     data = tmp_path / 'data'
     voc, coco_root = str(data / 'VOCdevkit' / 'VOC2012'), str(data / 'coco')
@@ -340,6 +343,7 @@ def test_voc_coco_variant_trains_an_epoch(tmp_path):
     assert runner.epoch == 1 and runner.iter == 2
 
 
+@pytest.mark.slow
 def test_image_demo_draws_segmentation_overlay(tmp_path):
     import importlib.util
     demo_path = osp.join(ROOT, 'tools', 'image_demo.py')

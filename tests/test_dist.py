@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 from conftest import ROOT
 from helpers import cls_config, make_cls_data, write_config
@@ -65,6 +66,7 @@ def _torchrun(script, args, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_two_process_cpu_training_and_testing(tmp_path):
     data_root = make_cls_data(str(tmp_path / 'data'), per_class=2)
     cfg = cls_config(data_root, str(tmp_path / 'work'), max_epochs=2,

@@ -168,6 +168,7 @@ def shared_counts(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('table', TABLES, ids=[f'{t.doc}:{t.line}' for t in TABLES])
 def test_docs_table_equals_the_output_of_its_command(table, shared_counts):
     expected = flops_markdown(tool_arguments(table.command)).splitlines()

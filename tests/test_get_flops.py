@@ -1,4 +1,5 @@
 """Parameter / MAC counts of whole configs (tools/analysis/get_flops.py)."""
+import pytest
 from conftest import ROOT, s0_classifier_config
 
 from mmmobileone import MobileOne, count_params_and_macs, reparameterize_model
@@ -19,6 +20,7 @@ def test_classifier_config_matches_the_paper_counts(tmp_path):
     assert unfused['params'] > fused['params'] and unfused['macs'] > fused['macs']
 
 
+@pytest.mark.slow
 def test_detector_fusion_changes_only_the_backbone():
     config = f'{ROOT}/configs/ssdlite_mobileone_s0_coco.py'
     rows = run_get_flops([config, '--shape', '96', '96'])
@@ -35,6 +37,7 @@ def test_detector_fusion_changes_only_the_backbone():
     assert f"{fused_row['params'] / 1e6:.3f}" in table.splitlines()[2]
 
 
+@pytest.mark.slow
 def test_markdown_writes_only_the_table_of_the_requested_layout(capsys):
     config = f'{ROOT}/configs/ssdlite_mobileone_s0_coco.py'
     rows = run_get_flops(['--markdown', 'compact', config, '--shape', '96', '96'])

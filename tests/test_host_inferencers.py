@@ -65,6 +65,7 @@ def test_init_model_and_load_config_take_names(tmp_path, monkeypatch):
         load_config('configs/no_such_config.py')
 
 
+@pytest.mark.slow
 def test_names_are_opt_in_and_import_no_host_library():
     code = ('import sys, mmmobileone, mmmobileone.apis; '
             'from mmengine.infer import BaseInferencer as B; '
@@ -99,6 +100,7 @@ def test_det_inferencer_takes_a_name_and_predicts_as_our_model(names, tmp_path):
     assert inferencer.model.dataset_meta['classes'] == classes
 
 
+@pytest.mark.slow
 def test_seg_inferencer_takes_a_name_and_predicts_as_our_model(names, tmp_path):
     from mmseg.apis import MMSegInferencer, inference_model
     from mmseg.datasets import PascalVOCDataset
@@ -115,6 +117,7 @@ def test_seg_inferencer_takes_a_name_and_predicts_as_our_model(names, tmp_path):
     assert torch.equal(got.pred_sem_seg.data, expected.pred_sem_seg.data)
 
 
+@pytest.mark.slow
 def test_mmpretrain_takes_the_classifier_names(names, tmp_path):
     import mmpretrain
     from mmpretrain.apis import ImageClassificationInferencer, ModelHub

@@ -64,6 +64,7 @@ def _mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
 
 
+@pytest.mark.slow
 def test_detection_demo_draws_boxes_and_skips_bad_files(det, tmp_path):
     drawn = run_demo([det['inputs']], QUICKSTART, det['checkpoint'], str(tmp_path / 'drawn'),
                      score_thr=0.1)
@@ -103,6 +104,7 @@ def test_fused_unfused_and_deployed_checkpoint_predict_the_same(det):
         assert torch.equal(result.labels, reference.labels)
 
 
+@pytest.mark.slow
 def test_cli_takes_globs_reports_missing_inputs_and_fails_without_images(det, tmp_path, caplog):
     tool = _load_tool()
     out = tmp_path / 'out'

@@ -106,6 +106,7 @@ def test_config_follows_paper_recipe(arch):
     assert cfg.model.head.in_channels == HEAD_CHANNELS[arch]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', VARIANTS)
 def test_config_builds_paper_sized_model(arch):
     cfg = Config.fromfile(config_path(arch))
@@ -208,6 +209,7 @@ def _assert_cosine_schedules(runner) -> None:
     assert cosine < 1 - 1e-4  # the schedules did move
 
 
+@pytest.mark.slow
 def test_progressive_learning_switches_in_runner_and_after_resume(tmp_path):
     data_root = str(tmp_path / 'imagenet')
     generate_imagenet(data_root, classes=2, train_per_class=4, val_per_class=1, image_size=32)
@@ -264,6 +266,7 @@ def _accuracy(scores: torch.Tensor, labels: torch.Tensor) -> dict:
     return {'accuracy/top1': float(top1[0]), 'accuracy/top5': float(top5[0])}
 
 
+@pytest.mark.slow
 def test_train_then_test_evaluates_and_ships_the_fused_ema_model(
         tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the configs' default data root: data/imagenet

@@ -44,6 +44,7 @@ def test_no_module_in_the_package_parses_arguments_or_configures_logging():
     ('mmmobileone.seg', 'mmmobileone.integrations.mmseg', 'COCOVOCDataset'),
     ('mmmobileone.cls', 'mmmobileone.integrations.mmpretrain', 'ProgressiveLearningHook'),
 ])
+@pytest.mark.slow
 def test_old_custom_imports_still_work_and_warn(old, new, name):
     script = (f'import warnings\nwarnings.simplefilter("always")\n'
               f'with warnings.catch_warnings(record=True) as caught:\n'

@@ -50,6 +50,7 @@ def _flat(tensors: List[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.double().flatten() for t in tensors])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ['s0', 's2'])
 @pytest.mark.parametrize('with_cp', [True, (True, False, True, False, True)])
 def test_with_cp_equals_the_plain_form_bit_for_bit(arch, with_cp):
@@ -102,6 +103,7 @@ def _count_moment_units(model: nn.Module, x: torch.Tensor) -> int:
     return count
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ['s0', 's2'])
 def test_moment_stats_matches_the_looped_form(arch):
     reference, variant = _pair(arch)

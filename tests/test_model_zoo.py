@@ -84,6 +84,7 @@ def test_results_name_their_source_and_weights_are_mmpretrains():
     assert with_weights == [f'mobileone-s{i}_imagenet' for i in range(5)]
 
 
+@pytest.mark.slow
 def test_pretrain_metadata_is_what_the_configs_load():
     # a subset again: loading a config with an mmdet:: / mmseg:: base takes ~1 s here
     names = (*COUNTED, 'ssdlite_mobileone-s4_coco', 'deeplabv3_mobileone-s3_voconly',
@@ -91,6 +92,7 @@ def test_pretrain_metadata_is_what_the_configs_load():
     assert pretrain_mismatches([model_zoo.find_model(name) for name in names]) == []
 
 
+@pytest.mark.slow
 def test_counts_agree_with_get_flops_for_one_config_per_family():
     assert count_mismatches([model_zoo.find_model(name) for name in COUNTED]) == []
 
@@ -157,6 +159,7 @@ def local_zoo(root: str, name: str, url: str) -> str:
     return root
 
 
+@pytest.mark.slow
 def test_download_resolves_name_url_and_hash_and_loads_into_our_model(local_server, tmp_path):
     served, base = local_server
     path, reference = _mmpretrain_checkpoint(served)
@@ -202,6 +205,7 @@ def test_download_errors_name_what_to_do(tmp_path):
         model_zoo.download_weights('mobileone-s1_imagenet', str(tmp_path / 'd'), root=root)
 
 
+@pytest.mark.slow
 def test_image_demo_takes_a_model_name(tmp_path, caplog):
     from mmengine.registry import MODELS
 

@@ -126,6 +126,7 @@ class _Features(torch.nn.Module):
         return [f'output_{i}' for i in range(num_outputs)]
 
 
+@pytest.mark.slow
 def test_ssdlite_export_raw_head_outputs(tmp_path):
     config = f'{ROOT}/configs/ssdlite_mobileone_s0_coco.py'
     model = reparameterize_model(random_checkpoint(config, str(tmp_path / 'ssd.pth'), size=160))
@@ -162,6 +163,7 @@ def test_ssdlite_export_raw_head_outputs(tmp_path):
         assert distance[best] < 1e-2 and abs(onnx_dets.scores[best] - score) < 1e-4
 
 
+@pytest.mark.slow
 def test_deeplabv3_export_dynamic_batch_and_size(tmp_path):
     config = f'{ROOT}/configs/deeplabv3_mobileone_s0_voc.py'
     small_head = {'model.decode_head.channels': 32}

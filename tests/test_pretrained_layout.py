@@ -61,6 +61,7 @@ def test_every_detection_and_segmentation_config_is_covered():
     assert sum('_os8_' in name for name in names) == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
 def test_config_backbone_has_mmpretrains_keys_and_shapes(config, mmpretrain_shapes):
     cfg = Config.fromfile(config).model.backbone
@@ -167,6 +168,7 @@ def _tiny_pretrained_run(tmp_path, drop=()) -> Tuple[str, str, Dict[str, torch.T
     return write_config(cfg, str(tmp_path / 'tiny.py')), checkpoint, source.state_dict()
 
 
+@pytest.mark.slow
 def test_train_stops_with_one_line_naming_the_unloaded_tensors(tmp_path, caplog):
     dropped = ('backbone.stage2.0.branch_scale.conv.weight',
                'backbone.stage4.1.branch_conv_list.1.norm.running_var')
@@ -186,6 +188,7 @@ def test_train_stops_with_one_line_naming_the_unloaded_tensors(tmp_path, caplog)
         run_train([config, '--work-dir', work_dir])
 
 
+@pytest.mark.slow
 def test_a_plain_runner_stops_too(tmp_path):
     """The check is the config's PretrainedInitCheckHook, not the tool's: a plain
     ``Runner.from_cfg(Config.fromfile(c)).train()`` stops the same way, before any iteration."""
@@ -201,6 +204,7 @@ def test_a_plain_runner_stops_too(tmp_path):
     assert runner.iter == 0 and not glob.glob(osp.join(cfg.work_dir, '*.pth'))
 
 
+@pytest.mark.slow
 def test_train_with_a_complete_checkpoint_starts_from_it(tmp_path):
     config, _, source = _tiny_pretrained_run(tmp_path)
     runner = run_train([config, '--work-dir', str(tmp_path / 'work')])

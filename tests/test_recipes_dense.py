@@ -196,6 +196,7 @@ def _without(cfg: Config, *paths):
     return data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dataset', ['voc', 'ade20k'])
 @pytest.mark.parametrize('arch', ARCHS)
 def test_output_stride_8_siblings_change_only_backbone_strides_and_head(arch, dataset):
@@ -210,6 +211,7 @@ def test_output_stride_8_siblings_change_only_backbone_strides_and_head(arch, da
     assert 'Paper mIoU' not in header(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ARCHS)
 def test_voc_only_variants_drop_coco_and_claim_no_paper_number(arch):
     name = f'deeplabv3_mobileone_{arch}_voconly'
@@ -223,6 +225,7 @@ def test_voc_only_variants_drop_coco_and_claim_no_paper_number(arch):
     assert str(PAPER_MIOU['voc'][arch]) not in text
 
 
+@pytest.mark.slow
 def test_every_voc_config_trains_with_coco():
     names = [osp.splitext(osp.basename(p))[0]
              for p in sorted(glob.glob(osp.join(ROOT, 'configs', 'deeplabv3_*voc*.py')))]

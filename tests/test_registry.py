@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 from conftest import ROOT, randomize_bn, relative_error
 
@@ -10,6 +11,7 @@ from mmmobileone.models.backbones.arch import ARCH_SETTINGS, BASE_CHANNELS
 from mmmobileone.registry import MODELS
 
 
+@pytest.mark.slow
 def test_importing_mmmobileone_does_not_import_mmdet_or_mmseg():
     code = ('import sys, mmmobileone; '
             "bad = [m for m in ('mmdet', 'mmseg', 'mmpretrain') if m in sys.modules]; "
@@ -101,6 +103,7 @@ def test_mmseg_encoder_decoder_builds_our_backbone():
     assert logits.shape == (1, 5, 8, 8)  # output stride 8
 
 
+@pytest.mark.slow
 def test_mmpretrain_checkpoint_loads_strictly_with_identical_outputs():
     from mmpretrain.models.backbones import MobileOne as PretrainMobileOne
     for arch in ('s0', 's4'):

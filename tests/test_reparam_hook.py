@@ -142,6 +142,7 @@ def _train(kind, tmp_path, **kwargs):
     return cfg, runner, check
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', ['cls', 'det', 'seg'])
 def test_validation_and_deploy(kind, tmp_path):
     cfg, runner, check = _train(kind, tmp_path, max_epochs=2 if kind == 'cls' else 1)

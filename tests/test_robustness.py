@@ -145,6 +145,7 @@ def small_disk(path, size='2m'):
 
 # -- 1 + 2 + 3: kill -9 mid-epoch and mid-save, resume, same weights as without the kills --
 
+@pytest.mark.slow
 def test_kill_mid_epoch_and_mid_save_then_resume_is_bitwise(data_root, tmp_path):
     """max_keep_ckpts=1 (the quickstart), 2 data workers, a random seed, 3 epochs.
 
@@ -210,6 +211,7 @@ def test_persistent_workers_warn_that_resume_is_not_exact(trained, caplog):
     assert not any('will not repeat' in w for w in _warnings(caplog))
 
 
+@pytest.mark.slow
 def test_every_shipped_training_config_declares_a_seeded_sampler():
     """resume_caveats is empty for every shipped config (persistent workers and iteration-based
     loops included) because each declares a seeded sampler; mmengine's samplers would not do."""
@@ -238,6 +240,7 @@ def test_every_shipped_training_config_declares_a_seeded_sampler():
 
 # -- 1: a full disk while saving --
 
+@pytest.mark.slow
 def test_full_disk_while_saving_keeps_previous_checkpoint(data_root, tmp_path):
     with small_disk(str(tmp_path / 'disk')) as disk:
         root = disk or str(tmp_path / 'disk')
@@ -342,6 +345,7 @@ def test_divergence_stops_before_any_checkpoint(trained, tmp_path, caplog):
     assert not [n for n in os.listdir(work_dir) if n.endswith('.pth')]
 
 
+@pytest.mark.slow
 def test_non_finite_weights_are_never_saved(trained, tmp_path, caplog, monkeypatch):
     work_dir = str(tmp_path / 'work')
     monkeypatch.setenv(FAULT, 'nan_weights:2')
@@ -361,6 +365,7 @@ def test_non_finite_weights_are_never_saved(trained, tmp_path, caplog, monkeypat
 
 # -- 6: user errors of the real scripts --
 
+@pytest.mark.slow
 def test_scripts_report_user_errors_in_one_line(trained, tmp_path):
     bad_arch = _config_with(trained, tmp_path, 'arch', 'nope')
     result = _train_script([bad_arch, '--work-dir', str(tmp_path / 'w')])
@@ -460,6 +465,7 @@ def _kill_resume_and_compare(tmp_path, config, options, fault, checkpoint):
                     parts=('state_dict', ))
 
 
+@pytest.mark.slow
 def test_ssdlite_recipe_resumes_bitwise_with_persistent_workers(tmp_path):
     """configs/ssdlite_mobileone_s0_coco.py (its SeededSampler, Expand / MinIoURandomCrop /
     flip / photometric augmentation, 2 persistent workers, a random seed) at 96 px on 4
@@ -479,6 +485,7 @@ def test_ssdlite_recipe_resumes_bitwise_with_persistent_workers(tmp_path):
     _kill_resume_and_compare(tmp_path, config, options, 'pause_iter:2:1:{marker}', 'epoch_2.pth')
 
 
+@pytest.mark.slow
 def test_imagenet_recipe_resumes_bitwise_with_persistent_workers(tmp_path):
     """configs/mobileone_s0_imagenet.py (SeededSampler, random resized crop and flip, EMA,
     progressive learning switching 32 -> 40 px at epoch 3, 2 persistent workers) on 8 synthetic
@@ -497,6 +504,7 @@ def test_imagenet_recipe_resumes_bitwise_with_persistent_workers(tmp_path):
     _kill_resume_and_compare(tmp_path, config, options, 'pause_iter:2:1:{marker}', 'epoch_3.pth')
 
 
+@pytest.mark.slow
 def test_ade20k_recipe_resumes_bitwise_mid_stream(tmp_path):
     """configs/deeplabv3_mobileone_s0_ade20k.py (iteration-based, SeededInfiniteSampler, random
     resize / crop / flip, ASPP dropout, EMA, 2 persistent workers) at 32 px: checkpoint every 2

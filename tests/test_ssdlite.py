@@ -208,6 +208,7 @@ def _predictions(path: str):
         return {r['img_id']: r['pred_instances'] for r in pickle.load(f)}
 
 
+@pytest.mark.slow
 def test_s2_trains_and_fused_test_equals_unfused(trained_s2, tmp_path):
     runner, work_dir = trained_s2['runner'], trained_s2['work_dir']
     assert runner.epoch == 1 and runner.iter == 2
@@ -250,6 +251,7 @@ def test_s2_trains_and_fused_test_equals_unfused(trained_s2, tmp_path):
 QUICKSTART_TEST_MIN_MAP50 = 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.isa
 def test_quickstart_learns_end_to_end(trained_quickstart):
     """tools/quickstart.py: data, training, test, fused test and demo, and the detector learns."""

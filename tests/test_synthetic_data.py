@@ -44,6 +44,7 @@ def _polygon_mask(polygons, height: int, width: int) -> np.ndarray:
 # generic: no framework imports, determinism, refusal to overwrite
 
 
+@pytest.mark.slow
 def test_generators_import_only_numpy_pillow_opencv_and_the_standard_library():
     package = osp.join(ROOT, 'mmmobileone', 'datasets', 'synthetic')
     imported = set()
@@ -189,6 +190,7 @@ def _check_coco_objects(dataset, ann_path, classes, width, height):
     return instances
 
 
+@pytest.mark.slow
 def test_coco_mmdet_layout_through_coco_dataset(tmp_path):
     from mmdet.datasets import CocoDataset
     classes = ('umbrella', 'sports ball', 'pizza', 'donut', 'book')

@@ -54,6 +54,7 @@ def _one_error(caplog):
     return message
 
 
+@pytest.mark.slow
 def test_train_then_test_fused_unfused_and_deployed(trained, tmp_path):
     runner = trained['runner']
     assert runner.epoch == 2 and runner.iter == 4
@@ -85,6 +86,7 @@ def test_train_then_test_fused_unfused_and_deployed(trained, tmp_path):
         torch.testing.assert_close(shipped[path], score, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_repeats_uninterrupted_training(trained, tmp_path):
     work_dir = str(tmp_path / 'work')
     first = run_train([trained['config'], '--work-dir', work_dir, '--cfg-options',
@@ -181,6 +183,7 @@ def test_error_damaged_checkpoint(trained, tmp_path, caplog, damage):
     assert expected[damage] in _one_error(caplog)
 
 
+@pytest.mark.slow
 def test_scripts_exit_with_one_line_error(trained, tmp_path):
     """The real scripts: status 1, one ERROR line on stderr, no traceback."""
     with open(trained['epoch2'], 'rb') as f:

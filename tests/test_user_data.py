@@ -401,6 +401,7 @@ def test_user_data_checks_change_nothing_and_the_hint_names_unchecked_types(tmp_
 # the custom configs end to end: tools/train.py, then tools/test.py
 
 
+@pytest.mark.slow
 def test_custom_coco_detection_config_end_to_end(tmp_path):
     root = tool_export(str(tmp_path / 'export'))
     s0_weights = local_weights(str(tmp_path / 's0.pth'), root)
@@ -426,6 +427,7 @@ def test_custom_coco_detection_config_end_to_end(tmp_path):
     assert 'predicted no box' in _log_text(str(tmp_path / 'none'))
 
 
+@pytest.mark.slow
 def test_custom_voc_segmentation_config_end_to_end(tmp_path):
     root = write_voc_export(str(tmp_path / 'my_voc'))
     s0_weights = local_weights(str(tmp_path / 's0.pth'), root)
@@ -442,6 +444,7 @@ def test_custom_voc_segmentation_config_end_to_end(tmp_path):
     assert 0 <= metrics['mIoU'] <= 100
 
 
+@pytest.mark.slow
 def test_custom_imagenet_folders_config_end_to_end(tmp_path, caplog):
     root = str(tmp_path / 'my_images')
     generate_imagenet(root, classes=('cat', 'dog'), train_per_class=2, val_per_class=1,

@@ -71,6 +71,7 @@ def fused():
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', list(MODELS))
 @pytest.mark.parametrize('backend', backend_params('onnx', 'executorch', 'ncnn', run=True))
 def test_runtime_reproduces_fused_pytorch(backend, model, fused, tmp_path):
@@ -89,6 +90,7 @@ def test_runtime_reproduces_fused_pytorch(backend, model, fused, tmp_path):
         assert worst_relative(compare_outputs(net.expected, actual, net.names)) < FLOAT_TOLERANCE
 
 
+@pytest.mark.slow
 @needs_backend('litert', run=True)
 @pytest.mark.parametrize('model', list(MODELS))
 def test_litert_reproduces_fused_pytorch_through_the_tool(model, fused, tmp_path):
@@ -114,6 +116,7 @@ def test_litert_reproduces_fused_pytorch_through_the_tool(model, fused, tmp_path
     assert worst_relative(compare_outputs(net.expected, actual, net.names)) < FLOAT_TOLERANCE
 
 
+@pytest.mark.slow
 @needs_backend('coreml')
 @pytest.mark.parametrize('model', list(MODELS))
 def test_coreml_converts_with_names_and_shapes(model, fused, tmp_path):

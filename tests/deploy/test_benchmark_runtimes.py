@@ -3,6 +3,7 @@ sizes, BatchNorm calibrated before fusing, a failing backend reported and skippe
 import json
 import os
 
+import pytest
 import torch
 from deploy_marks import needs_backend
 
@@ -19,6 +20,7 @@ def test_calibrate_bn_keeps_activations_order_one():
     assert 0.3 < float(out.std()) < 3
 
 
+@pytest.mark.slow
 @needs_backend('onnx', 'executorch', run=True)
 def test_one_run_over_runtimes_with_int8(tmp_path, monkeypatch):
     real = benchmark._export

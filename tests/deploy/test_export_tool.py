@@ -50,6 +50,7 @@ def _recompute(backend, checkpoint, paths):
     return np.asarray(runtime, np.float64), torch32.astype(np.float64), torch64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('backend', backend_params('onnx', 'ncnn', run=True))
 def test_exports_the_fused_network_and_prints_parity(backend, training_checkpoint, tmp_path,
                                                      capsys):
@@ -82,6 +83,7 @@ def test_exports_the_fused_network_and_prints_parity(backend, training_checkpoin
         assert 'BatchNorm' not in (out_dir / files[1]).read_text()
 
 
+@pytest.mark.slow
 @needs_backend('coreml')
 def test_coreml_is_converted_and_checked(training_checkpoint, tmp_path, capsys):
     assert main([CONFIG, training_checkpoint, '--backend', 'coreml', '--out-dir',

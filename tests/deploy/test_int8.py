@@ -60,6 +60,7 @@ def _run_in_fresh_process(backend, paths, inputs, tmp_path):
         return [saved[f'arr_{i}'] for i in range(len(saved.files))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('model', list(MODELS))
 @pytest.mark.parametrize('backend', list(INT8_BACKENDS))
 def test_int8_export_runs(backend, model, tmp_path):
@@ -93,6 +94,7 @@ def _quickstart_options(data_root: str) -> dict:
     return dict(option.split('=', 1) for option in _data_options(data_root))
 
 
+@pytest.mark.slow
 def test_runtime_scoring_of_the_trained_detector_equals_tools_test(trained_quickstart):
     """The INT8 study (``int8_report.py``) scores a runner's raw head outputs exactly as
     tools/test.py scores the fused deploy.pth (mmdet's decoding, NMS and CocoMetric).
@@ -115,6 +117,7 @@ def trained(tmp_path_factory):
                                  max_epochs=15, ema=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('diagonal_split', ['auto', 'all', 'none'])
 def test_int8_keeps_the_trained_classifiers_predictions(trained, diagonal_split, tmp_path):
     model = init_model(trained['config'], trained['deploy'])
@@ -132,6 +135,7 @@ def test_int8_keeps_the_trained_classifiers_predictions(trained, diagonal_split,
     assert agreement(found['int8'], found['float']) >= 0.9
 
 
+@pytest.mark.slow
 def test_export_tool_int8_prints_parity_and_sqnr(trained, tmp_path, capsys):
     """The printed INT8 parity and SQNR are finite, consistent with each other and with the
     float logits, and those of a quantized network that kept the classifier's accuracy."""
@@ -174,6 +178,7 @@ def _one_error(caplog):
     return errors[0]
 
 
+@pytest.mark.slow
 def test_bad_calibration_folder_and_backend_say_so(trained, tmp_path, caplog):
     folder = tmp_path / 'calib'
     folder.mkdir()

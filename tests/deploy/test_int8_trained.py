@@ -21,13 +21,16 @@ pytestmark = pytest.mark.isa
 CONFIG = os.path.join(ROOT, 'configs/quickstart/ssdlite_mobileone_mu1_synthetic.py')
 #: Largest mAP@0.5 loss (float - INT8) allowed on the detector. Measured with the default export
 #: (int8_study.py) on the suite's AVX-512 detector: -0.018 ONNX Runtime, -0.004 ExecuTorch (it
-#: lost 0.697 / 0.459 without absorption); on its AVX2 detector and on a seed-1 one: see
+#: lost 0.697 / 0.459 without absorption); on an AVX2-only CPU (no VNNI): -0.002 ONNX Runtime with
+#: the default 7-bit weights, -0.037 with 8-bit ones, -0.015 ExecuTorch; on its AVX2 detector and
+#: on a seed-1 one: see
 #: docs/deployment.md, section 5. Issue 21's target is 0.02 (met by all of them); the bound adds
 #: 0.01 for the 40-image mAP's granularity across CPUs (one box more or less moves it by about
 #: that), and any failure like the one issue 21 found costs 0.4-0.7.
 MAX_LOSS = 0.03
 
 
+@pytest.mark.slow
 def test_default_int8_keeps_the_trained_detectors_map(trained_quickstart, tmp_path):
     summary, data_root = trained_quickstart['summary'], trained_quickstart['data_root']
     study = int8_study(CONFIG, [summary['checkpoint']], str(tmp_path), methods=['default'],
