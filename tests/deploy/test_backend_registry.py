@@ -131,3 +131,21 @@ def test_registration_refuses_a_taken_or_missing_name(sixth_backend):
         sixth_backend.export(nn.Identity(), torch.zeros(1, 3, 4, 4), '.', opset=17)
     with pytest.raises(BackendError, match=r'needs a \.ts file'):
         sixth_backend.load(['model.onnx'])
+
+
+def test_the_declaration_can_be_given_to_the_decorator():
+    """``@register_backend(name=..., suffixes=..., packages=...)`` sets what the class declares
+    (as the five shipped backends do); a missing package makes it unavailable, with the reason."""
+    declared = register_backend(name='keyword_test', suffixes=['.kw'],
+                                packages=[('no_such_module_kw', 'no-such-package-kw')])(
+                                    type('KeywordBackend', (TorchScriptBackend, ), {}))
+    try:
+        backend = get_backend('keyword_test')
+        assert type(backend) is declared
+        assert (declared.name, declared.suffixes) == ('keyword_test', ('.kw', ))
+        assert declared.packages == (('no_such_module_kw', 'no-such-package-kw'), )
+        state = backend.available()
+        assert not state.can_export and 'no-such-package-kw' in state.reason
+    finally:
+        unregister_backend('keyword_test')
+    assert 'keyword_test' not in backend_names()

@@ -71,13 +71,10 @@ class CoreMLSession(Session):
         return [np.asarray(result[name]) for name in self.output_names]
 
 
-@register_backend
+@register_backend(name=NAME, suffixes=(SUFFIX, ), packages=(('coremltools', 'coremltools'), ))
 class CoreMLBackend(Backend):
     """coremltools conversion to an ML program (``.mlpackage``); converts anywhere, predicts
     on macOS only."""
-    name = NAME
-    suffixes = (SUFFIX, )
-    packages = (('coremltools', 'coremltools'), )
 
     def runs_here(self) -> Optional[str]:
         if platform.system() == 'Darwin':

@@ -102,13 +102,10 @@ class ExecuTorchSession(Session):
         return lambda: self.method.execute(feed)
 
 
-@register_backend
+@register_backend(name=NAME, suffixes=(SUFFIX, ), packages=(('executorch', 'executorch'), ))
 class ExecuTorchBackend(Backend):
     """ExecuTorch program (``.pte``) with every supported operator delegated to XNNPACK;
     fixed input shape."""
-    name = NAME
-    suffixes = (SUFFIX, )
-    packages = (('executorch', 'executorch'), )
 
     def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
                output_names: Optional[Sequence[str]] = None, **options) -> List[str]:

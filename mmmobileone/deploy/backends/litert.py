@@ -61,12 +61,11 @@ class LiteRTSession(Session):
         return invoke
 
 
-@register_backend
+@register_backend(name=NAME,
+                  suffixes=(SUFFIX, ),
+                  packages=(('litert_torch', 'litert-torch'), ('ai_edge_litert', 'ai-edge-litert')))
 class LiteRTBackend(Backend):
     """litert-torch conversion to ``.tflite``; fixed input shape."""
-    name = NAME
-    suffixes = (SUFFIX, )
-    packages = (('litert_torch', 'litert-torch'), ('ai_edge_litert', 'ai-edge-litert'))
 
     def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
                output_names: Optional[Sequence[str]] = None, **options) -> List[str]:

@@ -29,12 +29,9 @@ NAME = 'ncnn'
 SUFFIXES = ('.ncnn.param', '.ncnn.bin')
 
 
-@register_backend
+@register_backend(name=NAME, suffixes=SUFFIXES, packages=(('pnnx', 'pnnx'), ('ncnn', 'ncnn')))
 class NcnnBackend(Backend):
     """pnnx conversion to ``.ncnn.param`` + ``.ncnn.bin`` (float32 weights); batch 1."""
-    name = NAME
-    suffixes = SUFFIXES
-    packages = (('pnnx', 'pnnx'), ('ncnn', 'ncnn'))
 
     def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
                output_names: Optional[Sequence[str]] = None, **options) -> List[str]:

@@ -109,7 +109,10 @@ class OnnxSession(Session):
         return lambda: self.session.run(None, feed)
 
 
-@register_backend
+@register_backend(name=NAME,
+                  suffixes=(SUFFIX, ),
+                  packages=(('onnx', 'onnx'), ('onnxruntime', 'onnxruntime')),
+                  dynamic_batch=True)
 class OnnxBackend(Backend):
     """ONNX (TorchScript-based exporter) run by ONNX Runtime on the CPU.
 
@@ -117,10 +120,6 @@ class OnnxBackend(Backend):
     segmentor's :class:`~..outputs.SegmentorOutputs` only) and ``opset`` (default
     :data:`DEFAULT_OPSET`). The batch axis is always dynamic.
     """
-    name = NAME
-    suffixes = (SUFFIX, )
-    packages = (('onnx', 'onnx'), ('onnxruntime', 'onnxruntime'))
-    dynamic_batch = True
 
     def export(self, module: nn.Module, example: Tensor, out_dir: str, name: str = 'model',
                output_names: Optional[Sequence[str]] = None, *,

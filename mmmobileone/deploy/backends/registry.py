@@ -5,7 +5,7 @@
 runtime is one module with a :class:`~.base.Backend` subclass decorated with
 :func:`register_backend`, and one import line in that package.
 """
-from typing import Dict, List, Type, TypeVar
+from typing import Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from ...errors import ConfigError
 from .base import Backend
@@ -15,20 +15,39 @@ _BACKENDS: Dict[str, Backend] = {}
 B = TypeVar('B', bound=Type[Backend])
 
 
-def register_backend(cls: B) -> B:
-    """Class decorator: add one instance of ``cls`` under ``cls.name``.
+def register_backend(cls: Optional[B] = None, *, name: Optional[str] = None,
+                     suffixes: Optional[Sequence[str]] = None,
+                     packages: Optional[Sequence[Tuple[str, str]]] = None,
+                     dynamic_batch: Optional[bool] = None):
+    """Class decorator: add one instance of the backend class under its name.
+
+    ``@register_backend`` takes the class's own :attr:`~.base.Backend.name`,
+    :attr:`~.base.Backend.suffixes` and :attr:`~.base.Backend.packages`;
+    ``@register_backend(name=..., suffixes=..., packages=...)`` declares them here (set on the
+    class), as mmengine's ``register_module(name=...)`` names a module.
 
     Raises:
-        ConfigError: ``cls`` has no name, or the name is taken by another class.
+        ConfigError: the class has no name, or the name is taken by another class.
     """
-    if not cls.name:
-        raise ConfigError(f'{cls.__name__} has no backend name (set its `name` attribute)')
-    taken = _BACKENDS.get(cls.name)
-    if taken is not None and type(taken) is not cls:
-        raise ConfigError(f'backend name {cls.name!r} is already taken by '
-                          f'{type(taken).__name__}')
-    _BACKENDS[cls.name] = cls()
-    return cls
+    declared = dict(name=name, suffixes=None if suffixes is None else tuple(suffixes),
+                    packages=None if packages is None else tuple(packages),
+                    dynamic_batch=dynamic_batch)
+
+    def register(klass: B) -> B:
+        for attr, value in declared.items():
+            if value is not None:
+                setattr(klass, attr, value)
+        if not klass.name:
+            raise ConfigError(f'{klass.__name__} has no backend name (set its `name` attribute '
+                              'or pass name= to register_backend)')
+        taken = _BACKENDS.get(klass.name)
+        if taken is not None and type(taken) is not klass:
+            raise ConfigError(f'backend name {klass.name!r} is already taken by '
+                              f'{type(taken).__name__}')
+        _BACKENDS[klass.name] = klass()
+        return klass
+
+    return register if cls is None else register(cls)
 
 
 def unregister_backend(name: str) -> None:
