@@ -19,6 +19,8 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+import mmmobileone  # noqa: E402,F401  (registries)
+from mmmobileone.deploy.int8.report import int8_report  # noqa: E402
 from tools.common import add_cfg_options, add_debug_flag, run_tool  # noqa: E402
 
 
@@ -49,8 +51,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def report(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
-    import mmmobileone  # noqa: F401
-    from mmmobileone.deploy.int8.report import int8_report
     try:
         return int8_report(args.config, args.checkpoint, args.out_dir, backends=args.backends,
                            calib_dir=args.calib_dir, calib_images=args.calib_images,

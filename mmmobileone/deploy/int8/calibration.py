@@ -11,6 +11,8 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
 from ...errors import DataError, MissingPathError
@@ -66,8 +68,6 @@ class PipelineReader:
     """
 
     def __init__(self, model: nn.Module, shape: Optional[Sequence[int]] = None) -> None:
-        from mmengine.dataset import Compose
-        from mmengine.registry import init_default_scope
         cfg = model.cfg
         init_default_scope(cfg.get('default_scope', 'mmengine'))
         self.pipeline = Compose(test_pipeline(cfg))

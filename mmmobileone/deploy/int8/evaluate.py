@@ -15,9 +15,12 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.evaluator import Evaluator
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner as EngineRunner
 from torch import nn
 
-from ..outputs import infer_task
+from ..outputs import as_tuple, infer_task
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +29,6 @@ Runner = Callable[[np.ndarray], List[np.ndarray]]
 
 def test_dataloader(cfg, limit: Optional[int] = None):
     """The config's test dataloader with batch 1, in this process (no workers)."""
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner as EngineRunner
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     loader = copy.deepcopy(cfg.test_dataloader)
     loader.update(batch_size=1, num_workers=0, persistent_workers=False)
@@ -83,7 +84,6 @@ def agreement(first: np.ndarray, second: np.ndarray) -> float:
 def detection_metrics(model: nn.Module, run: Runner, shape: Sequence[int],
                       limit: Optional[int] = None) -> Dict[str, float]:
     """The config's test evaluator (COCO bbox mAP) on the detections decoded from ``run``."""
-    from mmengine.evaluator import Evaluator
     loader = test_dataloader(model.cfg, limit)
     evaluator = Evaluator(copy.deepcopy(model.cfg.test_evaluator))
     evaluator.dataset_meta = loader.dataset.metainfo
@@ -102,7 +102,6 @@ def detection_metrics(model: nn.Module, run: Runner, shape: Sequence[int],
 def torch_runner(wrapper: nn.Module) -> Runner:
     """PyTorch as a runner (the reference the runtimes are compared with)."""
     def run(x: np.ndarray) -> List[np.ndarray]:
-        from ..outputs import as_tuple
         with torch.no_grad():
             return [t.numpy() for t in as_tuple(wrapper(torch.from_numpy(x)))]
     return run

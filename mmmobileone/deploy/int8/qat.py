@@ -12,17 +12,18 @@ import logging
 from typing import List, Optional, Sequence
 
 import torch
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 from torch import nn
 
 from ..backends._common import require
+from ..backends.executorch import write_program
 from .quantize import INT8_BACKENDS, INT8_TAG
 
 logger = logging.getLogger(__name__)
 
 
 def _train_loader(cfg, batch_size: int):
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     loader = copy.deepcopy(cfg.train_dataloader)
     loader.update(batch_size=batch_size, num_workers=0, persistent_workers=False)
@@ -76,7 +77,6 @@ def qat_xnnpack(model: nn.Module, wrapper: nn.Module, shape: Sequence[int], *, e
 def export_executorch_qat(model: nn.Module, wrapper: nn.Module, shape: Sequence[int],
                           out_dir: str, name: str = 'model_qat', **options) -> List[str]:
     """QAT (:func:`qat_xnnpack`), then the INT8 ``.pte`` at ``out_dir/{name}_int8.pte``."""
-    from ..backends.executorch import write_program
     quantized = qat_xnnpack(model, wrapper, shape, **options)
     return write_program(quantized, torch.randn(1, 3, *shape), out_dir,
                          name + INT8_TAG + INT8_BACKENDS['executorch'])

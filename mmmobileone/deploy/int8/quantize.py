@@ -22,6 +22,11 @@ from torch import Tensor, nn
 
 from ...errors import ConfigError
 from ..backends._common import publish, require, staging_folder
+from ..backends.executorch import write_program
+from ..backends.onnx import export_onnx
+from .absorb import absorb_constant_inputs
+from .diagonal import split_diagonal, square_fused_kernels
+from .sqnr import resolve_diagonal_split, resolve_keep_float
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +106,6 @@ def export_executorch_int8(module: nn.Module, example: Tensor, calibration: Iter
                            out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
                            per_channel: bool = True) -> List[str]:
     """INT8 ``.pte`` (XNNPACK delegate) of ``module`` at ``out_dir/{name}_int8.pte``."""
-    from ..backends.executorch import write_program
     quantized = quantize_pt2e_xnnpack(module, example, calibration, keep_float, per_channel)
     return write_program(quantized, example, out_dir,
                          name + INT8_TAG + INT8_BACKENDS['executorch'])
@@ -115,7 +119,7 @@ def onnx_node_names(path: str, keep_float: Sequence[str]) -> List[str]:
     is ``/a/b/c/...`` (ModuleList children appear as ``/a/b/b.0/...``), or ``/b/c/...`` where the
     wrapper's own scope is missing.
     """
-    import onnx
+    import onnx  # optional: the deploy extra's onnx, imported only for an ONNX export
     graph = onnx.load(path, load_external_data=False).graph
     chosen = []
     for node in graph.node:
@@ -154,10 +158,9 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
     (docs/deployment.md, section 5). 7-bit weights do not saturate on any x86 kernel.
     """
     require('onnxruntime.quantization', 'onnxruntime', 'onnx')
-    from onnxruntime import quantization as q
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime import quantization as q  # optional: the deploy extra's onnxruntime
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # optional, as above
 
-    from ..backends.onnx import export_onnx
     calibration = list(calibration)
     if not calibration:
         raise ValueError('no calibration inputs')
@@ -217,11 +220,9 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
     if absorb_constants:
         if not calibration:
             raise ValueError('absorb_constants=True needs calibration inputs')
-        from .absorb import absorb_constant_inputs
         module, _ = absorb_constant_inputs(module, calibration)
     if diagonal_split == 'none':
         return module
-    from .diagonal import split_diagonal, square_fused_kernels
     if diagonal_split == 'auto' and not calibration:
         raise ValueError("diagonal_split='auto' needs calibration inputs")
     total = len(square_fused_kernels(module))
@@ -229,7 +230,6 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
         return module
     names = None
     if diagonal_split == 'auto':
-        from .sqnr import resolve_diagonal_split
         names = resolve_diagonal_split(module, calibration)
     module = copy.deepcopy(module)
     names = split_diagonal(module, names)
@@ -258,7 +258,6 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
     calibration = list(calibration)
     module = int8_ready(module, diagonal_split, calibration, absorb_constants)
     if 'auto' in keep_float:
-        from .sqnr import resolve_keep_float
         keep_float = resolve_keep_float(module, calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     if backend == 'onnx' and keep_float:

@@ -12,10 +12,12 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 from ...apis.model import ConfigLike, init_model
+from ..backends import executorch, onnx
 from ..outputs import infer_task, tensor_model
 from .calibration import calibration_inputs
 from .evaluate import agreement, classification_predictions, detection_metrics, pipeline_input_shape
 from .export import default_calib_dir
+from .qat import export_executorch_qat
 from .quantize import check_int8_backend, export_int8, int8_ready
 from .runtime import runtime_runner
 from .sqnr import format_study, resolve_keep_float, sqnr_study
@@ -24,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 
 def _float_export(backend: str, wrapper, example, out_dir: str) -> List[str]:
-    from ..backends import executorch, onnx
     if backend == 'executorch':
         return executorch.export(wrapper, example, out_dir, name='model_float')
     path = osp.join(out_dir, 'model_float.onnx')
@@ -100,7 +101,6 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
                 # ready[...] is already rewritten as the variant says
                 diagonal_split='none', absorb_constants=False)
         if qat_epochs and task == 'classification' and backend == 'executorch':
-            from .qat import export_executorch_qat
             models[f'INT8 QAT ({qat_epochs} epochs, lr {qat_lr:g})'] = export_executorch_qat(
                 model, wrapper, shape, osp.join(out_dir, backend), epochs=qat_epochs, lr=qat_lr)
         runners = {label: runtime_runner(backend, paths) for label, paths in models.items()}

@@ -26,6 +26,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..outputs import as_tuple
 from .diagonal import DiagonalSplitConv, square_fused_kernels
 
 QMAX_WEIGHT = 127
@@ -173,7 +174,6 @@ def sqnr_study(model: nn.Module, calibration: Sequence[Tensor], evaluation: Sequ
         ``(layers, outputs)``: one :class:`LayerSQNR` per quantized layer in network order, and
         the SQNR of each network output (``output_i``) with every layer quantized.
     """
-    from ..outputs import as_tuple
     model = model.eval()
     layers = _layers(model, keep_float)
     ranges = observe_ranges(model, layers, calibration)
