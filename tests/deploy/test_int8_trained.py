@@ -21,9 +21,9 @@ pytestmark = pytest.mark.isa
 CONFIG = os.path.join(ROOT, 'configs/quickstart/ssdlite_mobileone_mu1_synthetic.py')
 #: Largest mAP@0.5 loss (float - INT8) allowed on the detector. Measured with the default export
 #: (int8_study.py) on the suite's AVX-512 detector: -0.018 ONNX Runtime, -0.004 ExecuTorch (it
-#: lost 0.697 / 0.459 without absorption); on an AVX2-only CPU (no VNNI): -0.002 ONNX Runtime with
-#: the default 7-bit weights, -0.037 with 8-bit ones, -0.015 ExecuTorch; on its AVX2 detector and
-#: on a seed-1 one: see
+#: lost 0.697 / 0.459 without absorption); on an AVX2-only CPU (no VNNI): -0.001 ONNX Runtime with
+#: the default u8 weights, -0.037 with s8 ones (saturating kernels), -0.015 ExecuTorch; on its AVX2
+#: detector and on a seed-1 one: see
 #: docs/deployment.md, section 5. Issue 21's target is 0.02 (met by all of them); the bound adds
 #: 0.01 for the 40-image mAP's granularity across CPUs (one box more or less moves it by about
 #: that), and any failure like the one issue 21 found costs 0.4-0.7.
