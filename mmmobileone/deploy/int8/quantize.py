@@ -149,13 +149,9 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
                      per_channel: bool = True) -> List[str]:
     """ONNX Runtime static QDQ INT8 model of ``module`` at ``out_dir/{name}_int8.onnx``.
 
-    Activations and per-channel weights are unsigned 8-bit (U8U8). ONNX Runtime's x86 kernels
-    for u8 activations x s8 weights on CPUs without VNNI (AVX2, AVX-512 without VNNI) add pairs of
-    products in 16 bits, which saturates, so a U8S8 (or S8S8) file scores differently on different
-    x86 CPUs; its u8 x u8 kernels widen first and do not saturate. Measured on an AVX2-only CPU on
-    the suite's trained quickstart detector: mAP@0.5 -0.037 against float with s8 weights (u8 or
-    s8 activations), -0.002 with 7-bit s8 weights (``reduce_range``), -0.001 with u8 weights
-    (docs/deployment.md, section 5).
+    Activations u8, per-channel weights s8 (U8S8). On x86 CPUs without VNNI (AVX2, AVX-512
+    without VNNI) ONNX Runtime's U8S8 kernels add pairs of products in 16 bits and can saturate,
+    so a file can score lower there than on a VNNI CPU (docs/deployment.md, section 5).
     """
     require('onnxruntime.quantization', 'onnxruntime', 'onnx')
     from onnxruntime import quantization as q  # optional: the deploy extra's onnxruntime
@@ -178,7 +174,7 @@ def export_onnx_int8(module: nn.Module, example: Tensor, calibration: Iterable[T
         q.quantize_static(
             prepared, staged, _Reader('input', calibration), quant_format=q.QuantFormat.QDQ,
             per_channel=per_channel, activation_type=q.QuantType.QUInt8,
-            weight_type=q.QuantType.QUInt8, calibrate_method=q.CalibrationMethod.MinMax,
+            weight_type=q.QuantType.QInt8, calibrate_method=q.CalibrationMethod.MinMax,
             nodes_to_exclude=excluded)
         for leftover in os.listdir(staging):  # the calibrator's augmented model and friends
             if leftover != osp.basename(staged):
