@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, randomize_bn
+from deploy_marks import needs_backend
 from helpers import train_tiny_classifier
 
 from mmmobileone.apis import init_model
@@ -223,3 +224,43 @@ def test_sqnr_per_channel_beats_per_tensor_on_a_folded_identity():
     assert [r.weight_range for r in layers] == [expected_range(net[i].weight) for i in (0, 2)]
     # the folded identity: 4 of 16 channels peak above 4, the typical one at about 0.1
     assert weight_range(weight) == expected_range(weight) > 20
+
+
+@needs_backend('onnx', run=True)
+def test_onnx_int8_does_not_saturate_and_keeps_zero_channels(tmp_path):
+    """ONNX Runtime INT8 weights are u8, symmetric, one zero point per weight (U8U8).
+
+    The layer sums 16 inputs near the top of their u8 range with weights at the top of theirs:
+    ONNX Runtime's u8 x s8 kernels on x86 CPUs without VNNI add such pairs of products in 16
+    bits and saturate (measured on an AVX2-only CPU with s8 weights: max error 0.48 of the
+    output's range); u8 x u8 kernels do not, on any CPU. Channel 3 of the weight is all zero,
+    which ONNX Runtime's quantizer gives zero point 0 (the others 127) and its QLinearConv
+    refuses; the export moves it to 127, the same weights.
+    """
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+    net = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].weight[3].zero_()
+    wrapper = tensor_model(net, 'classification')
+    generator = torch.Generator().manual_seed(0)
+    calibration = [0.9 + 0.1 * torch.rand(1, 16, 8, 8, generator=generator) for _ in range(4)]
+    calibration[0][0, :, 0, 0] = 1.0
+    path, = export_int8('onnx', wrapper, calibration[0], calibration, str(tmp_path))
+    graph = onnx.load(path).graph
+    stored = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    weight_nodes = [n for n in graph.node if n.op_type == 'DequantizeLinear'
+                    and n.input[0] in stored and stored[n.input[0]].ndim == 4]
+    assert len(weight_nodes) == 1
+    values, zero_points = stored[weight_nodes[0].input[0]], stored[weight_nodes[0].input[2]]
+    # symmetric u8 is s8 shifted: zero point 127, the largest weight 127 steps above it
+    assert values.dtype == np.uint8 and zero_points.tolist() == [127] * 16
+    assert (values[3] == 127).all() and (values[[0, 1, 2, 4]] == 254).all()
+    session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+    actual, = session.run(None, {'input': calibration[1].numpy()})
+    with torch.no_grad():
+        expected = wrapper(calibration[1]).numpy()
+    assert np.abs(actual[:, 3]).max() == 0
+    assert np.abs(actual - expected).max() < 0.01 * np.abs(expected).max()

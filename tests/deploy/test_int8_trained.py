@@ -21,31 +21,13 @@ pytestmark = pytest.mark.isa
 CONFIG = os.path.join(ROOT, 'configs/quickstart/ssdlite_mobileone_mu1_synthetic.py')
 #: Largest mAP@0.5 loss (float - INT8) allowed on the detector. Measured with the default export
 #: (int8_study.py) on the suite's AVX-512 detector: -0.018 ONNX Runtime, -0.004 ExecuTorch (it
-#: lost 0.697 / 0.459 without absorption); on an AVX2-only CPU (no VNNI): -0.037 ONNX Runtime
-#: (its U8S8 kernels saturate there, see ORT_SATURATES), -0.015 ExecuTorch; on its AVX2 detector
-#: and on a seed-1 one: see
-#: docs/deployment.md, section 5. Issue 21's target is 0.02 (met by all of them); the bound adds
-#: 0.01 for the 40-image mAP's granularity across CPUs (one box more or less moves it by about
-#: that), and any failure like the one issue 21 found costs 0.4-0.7.
+#: lost 0.697 / 0.459 without absorption); on an AVX2-only CPU: -0.001 ONNX Runtime (u8 weights;
+#: -0.037 with the s8 weights of before, whose kernels saturate there), -0.015 ExecuTorch; on its
+#: AVX2 detector and on a seed-1 one: see docs/deployment.md, section 5. Issue 21's target is 0.02
+#: (met by all of them); the bound adds 0.01 for the 40-image mAP's granularity across CPUs (one
+#: box more or less moves it by about that), and any failure like the one issue 21 found costs
+#: 0.4-0.7.
 MAX_LOSS = 0.03
-
-
-def _cpu_flags() -> set:
-    try:
-        with open('/proc/cpuinfo') as info:
-            return {flag for line in info if line.startswith('flags')
-                    for flag in line.split(':', 1)[1].split()}
-    except OSError:
-        return set()
-
-
-#: ONNX Runtime's U8S8 kernels on x86 CPUs without VNNI add pairs of products in 16 bits and can
-#: saturate (its documented caveat): on an AVX2-only CPU this detector's ONNX Runtime INT8 lost
-#: 0.037 mAP@0.5, on the AVX-512 VNNI machine 0.018. 7-bit weights gave -0.002 there but cost the
-#: tiny classifier of test_int8.py its bound; u8 weights broke QLinearConv on the split diagonal
-#: convs (docs/deployment.md, section 5; issue 21 open). There, a miss of the bound is an expected
-#: failure, reported as such, not a pass.
-ORT_SATURATES = not ({'avx512_vnni', 'avx_vnni', 'amx_int8'} & _cpu_flags())
 
 
 @pytest.mark.slow
@@ -62,7 +44,4 @@ def test_default_int8_keeps_the_trained_detectors_map(trained_quickstart, tmp_pa
     assert rows['default', 'onnx']['worst'] == deltas['onnx']
     assert os.path.isfile(tmp_path / 'int8_study.md')
     assert deltas['executorch'] >= -MAX_LOSS, deltas
-    if ORT_SATURATES and deltas['onnx'] < -MAX_LOSS:
-        pytest.xfail(f'ONNX Runtime INT8 lost {-deltas["onnx"]:.3f} > {MAX_LOSS} on a CPU without '
-                     'VNNI (saturating U8S8 kernels; issue 21)')
     assert deltas['onnx'] >= -MAX_LOSS, deltas
