@@ -237,9 +237,9 @@ def test_onnx_int8_does_not_saturate_and_keeps_zero_channels(tmp_path):
     which ONNX Runtime's quantizer gives zero point 0 (the others 127) and its QLinearConv
     refuses; the export moves it to 127, the same weights.
     """
-    import onnx
-    import onnxruntime
-    from onnx import numpy_helper
+    import onnx  # optional: the deploy extra (the test is skipped without it)
+    import onnxruntime  # optional, as above
+    from onnx import numpy_helper  # optional, as above
     net = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 1, bias=False))
     with torch.no_grad():
         net[0].weight.fill_(1.0)
@@ -248,7 +248,8 @@ def test_onnx_int8_does_not_saturate_and_keeps_zero_channels(tmp_path):
     generator = torch.Generator().manual_seed(0)
     calibration = [0.9 + 0.1 * torch.rand(1, 16, 8, 8, generator=generator) for _ in range(4)]
     calibration[0][0, :, 0, 0] = 1.0
-    path, = export_int8('onnx', wrapper, calibration[0], calibration, str(tmp_path))
+    path, = export_int8('onnx', wrapper, calibration[0], calibration, str(tmp_path),
+                        bias_correction=False)  # the weight format alone
     graph = onnx.load(path).graph
     stored = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     weight_nodes = [n for n in graph.node if n.op_type == 'DequantizeLinear'
@@ -264,3 +265,28 @@ def test_onnx_int8_does_not_saturate_and_keeps_zero_channels(tmp_path):
         expected = wrapper(calibration[1]).numpy()
     assert np.abs(actual[:, 3]).max() == 0
     assert np.abs(actual - expected).max() < 0.01 * np.abs(expected).max()
+
+
+@needs_backend('onnx')
+def test_zero_channels_take_the_zero_point_of_the_channels_that_hold_weights(tmp_path):
+    """Also when the zero channels are as many as the others (a vote would pick theirs)."""
+    import onnx  # optional: the deploy extra (the test is skipped without it)
+    from onnx import TensorProto, helper, numpy_helper  # optional, as above
+
+    from mmmobileone.deploy.int8.quantize import _uniform_zero_points
+    values = np.array([[[[254]], [[3]]], [[[0]], [[0]]]], dtype=np.uint8)  # channel 1: zeros
+    weight = [numpy_helper.from_array(values, 'w'),
+              numpy_helper.from_array(np.array([0.5, 1.0], np.float32), 's'),
+              numpy_helper.from_array(np.array([127, 0], np.uint8), 'z')]
+    node = helper.make_node('DequantizeLinear', ['w', 's', 'z'], ['y'], axis=0)
+    graph = helper.make_graph([node], 'g', [], [helper.make_tensor_value_info(
+        'y', TensorProto.FLOAT, [2, 2, 1, 1])], initializer=weight)
+    path = str(tmp_path / 'w.onnx')
+    onnx.save(helper.make_model(graph), path)
+    assert _uniform_zero_points(path) == 1
+    stored = {i.name: numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer}
+    assert stored['z'].tolist() == [127, 127]
+    assert stored['w'][0].ravel().tolist() == [254, 3] and stored['w'][1].ravel().tolist() == [
+        127, 127]
+    # dequantized: the same weights as before
+    assert ((stored['w'].astype(float) - 127) * stored['s'].reshape(2, 1, 1, 1))[1].max() == 0

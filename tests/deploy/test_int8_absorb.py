@@ -84,8 +84,9 @@ def test_absorption_is_the_same_function_and_leaves_other_channels_alone():
 
 
 def test_default_int8_absorbs_and_keeps_the_output_where_the_split_alone_does_not(tmp_path):
-    """Simulated and through ONNX Runtime: the default (absorption + diagonal split) keeps the
-    unit's output; the split alone leaves the constant's rounding error times ~300."""
+    """Simulated and through ONNX Runtime: the default (absorption + diagonal split + bias
+    correction) keeps the unit's output; the split alone (the default before issue 21) leaves
+    the constant's rounding error times ~300."""
     net = _constant_channel_net()
     calibration, evaluation = _inputs(8, seed=0), _inputs(4, seed=1)
     default = int8_ready(net, 'auto', calibration)
@@ -103,7 +104,7 @@ def test_default_int8_absorbs_and_keeps_the_output_where_the_split_alone_does_no
         paths = export_int8('onnx', model, calibration[0], calibration,
                             str(tmp_path / name.replace(' ', '_')),
                             diagonal_split='auto' if absorb else 'none',
-                            absorb_constants=absorb)
+                            absorb_constants=absorb, bias_correction=absorb)
         run = runtime_runner('onnx', paths)
         actual = torch.from_numpy(np.concatenate([run(x.numpy())[0] for x in evaluation]))
         found[name] = _db(expected, actual)

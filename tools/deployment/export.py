@@ -4,7 +4,8 @@ Usage::
 
     python tools/deployment/export.py CONFIG CHECKPOINT \\
         --backend {onnx,executorch,litert,ncnn,coreml} --out-dir DIR [--shape H W] \\
-        [--int8 [--calib-dir IMAGES] [--diagonal-split {auto,all,none}]]  # executorch, onnx
+        [--int8 [--calib-dir IMAGES] [--diagonal-split {auto,all,none}] \\
+                [--no-bias-correction]]  # --int8: executorch, onnx
 
 A training checkpoint is fused first. The runtime's model file is written into DIR and, where
 the runtime runs on this machine, run on a random input, printing one line per output
@@ -65,6 +66,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='with --int8: which square 1x1 fused kernels get their diagonal '
                         'as a separate depthwise 1x1 conv, which INT8 represents far better '
                         '(auto: where the simulated SQNR gains >= 6 dB; docs/deployment.md)')
+    parser.add_argument('--no-bias-correction', dest='bias_correction', action='store_false',
+                        help='with --int8: keep the biases as trained (default: each layer\'s '
+                        'mean simulated INT8 error on the calibration images moves into its '
+                        'bias; docs/deployment.md)')
     add_cfg_options(parser)
     add_debug_flag(parser)
     return parser.parse_args(argv)
@@ -99,6 +104,7 @@ def _export_int8(args: argparse.Namespace):
                                 calib_dir=args.calib_dir, calib_images=args.calib_images,
                                 shape=args.shape, task=args.task, name=args.name,
                                 keep_float=args.keep_float, diagonal_split=args.diagonal_split,
+                                bias_correction=args.bias_correction,
                                 cfg_options=args.cfg_options)
     for path in report.paths:
         print(f'wrote {path}')

@@ -5,7 +5,7 @@
 runtime is one module with a :class:`~.base.Backend` subclass decorated with
 :func:`register_backend`, and one import line in that package.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from ...errors import ConfigError
 from .base import Backend
@@ -18,7 +18,7 @@ B = TypeVar('B', bound=Type[Backend])
 def register_backend(cls: Optional[B] = None, *, name: Optional[str] = None,
                      suffixes: Optional[Sequence[str]] = None,
                      packages: Optional[Sequence[Tuple[str, str]]] = None,
-                     dynamic_batch: Optional[bool] = None):
+                     dynamic_batch: Optional[bool] = None) -> Union[B, Callable[[B], B]]:
     """Class decorator: add one instance of the backend class under its name.
 
     ``@register_backend`` takes the class's own :attr:`~.base.Backend.name`,

@@ -49,7 +49,7 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
                        calib_images: int = DEFAULT_CALIB_IMAGES,
                        shape: Optional[Sequence[int]] = None, task: str = 'auto',
                        name: Optional[str] = None, keep_float: Sequence[str] = (),
-                       diagonal_split: str = 'auto',
+                       diagonal_split: str = 'auto', bias_correction: bool = True,
                        cfg_options: Optional[Dict] = None) -> ExportReport:
     """Fuse the config's model, calibrate on ``calib_dir`` and write the INT8 model.
 
@@ -61,6 +61,8 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
             left in float.
         diagonal_split: ``'auto'``, ``'all'`` or ``'none'``: which square 1x1 fused kernels
             are quantized with their diagonal split off (:func:`.quantize.int8_ready`).
+        bias_correction: Move each layer's mean simulated INT8 error into its bias
+            (:func:`.bias.correct_bias`).
 
     Returns:
         An :class:`~mmmobileone.deploy.export.ExportReport` whose ``parity`` compares the INT8
@@ -86,7 +88,7 @@ def export_config_int8(config: ConfigLike, checkpoint: Optional[str], backend: s
     if name is None:
         name = osp.splitext(osp.basename(config))[0] if isinstance(config, str) else 'model'
     paths = export_int8(backend, wrapper, example, inputs, out_dir, name, keep_float,
-                        diagonal_split=diagonal_split)
+                        diagonal_split=diagonal_split, bias_correction=bias_correction)
     run = runtime_runner(backend, paths)
     checks = inputs[:CHECK_IMAGES]
     with torch.no_grad():

@@ -1,15 +1,17 @@
 """Static INT8 post-training quantization for the runtimes that run INT8 models here.
 
-* ``executorch``: PT2E quantization with ExecuTorch's ``XNNPACKQuantizer`` (symmetric INT8,
+* ``executorch``: PT2E quantization with ExecuTorch's ``XNNPACKQuantizer`` (symmetric s8,
   per-output-channel weights, per-tensor activations observed over the calibration images),
   then lowered to the XNNPACK delegate and written as one ``.pte``.
-* ``onnx``: ONNX Runtime's static quantization in QDQ format (per-channel INT8 weights, UINT8
-  activations with min/max calibration) of the float ONNX export.
+* ``onnx``: ONNX Runtime's static quantization in QDQ format (per-channel symmetric u8 weights,
+  u8 activations with min/max calibration: U8U8, see :func:`export_onnx_int8`) of the float
+  ONNX export.
 
-Both quantize the fused (re-parameterized) network, by default with the diagonal split off the
-square 1x1 kernels where that pays (:mod:`.diagonal`); ``keep_float`` names modules (dotted
-names inside the tensor-in / tensors-out wrapper, e.g. ``model.backbone.stem``) that stay in
-float.
+Both quantize the fused (re-parameterized) network after three rewrites (:func:`export_int8`):
+constant input channels absorbed into the bias (:mod:`.absorb`), the diagonal split off the
+square 1x1 kernels where that pays (:mod:`.diagonal`), and each layer's mean simulated INT8 error
+moved into its bias (:mod:`.bias`). ``keep_float`` names modules (dotted names inside the
+tensor-in / tensors-out wrapper, e.g. ``model.backbone.stem``) that stay in float.
 """
 import copy
 import logging
@@ -26,6 +28,7 @@ from ..backends._common import publish, require, staging_folder
 from ..backends.executorch import write_program
 from ..backends.onnx import export_onnx
 from .absorb import absorb_constant_inputs
+from .bias import bias_corrected
 from .diagonal import split_diagonal, square_fused_kernels
 from .sqnr import resolve_diagonal_split, resolve_keep_float
 
@@ -214,16 +217,18 @@ def _uniform_zero_points(path: str) -> int:
         names = node.input[0], node.input[2]
         if not all(name in initializers for name in names):
             continue  # an activation, not a stored weight
-        values, zero_points = (numpy_helper.to_array(initializers[n]) for n in names)
+        values, zero_points = (numpy_helper.to_array(initializers[n]).copy() for n in names)
         if zero_points.ndim != 1 or values.dtype != np.uint8 or len(set(zero_points)) < 2:
             continue
-        common = np.bincount(zero_points).argmax()
         axis = next((a.i for a in node.attribute if a.name == 'axis'), 1)
         moved = np.moveaxis(values, axis, 0).copy()
-        for channel in np.flatnonzero(zero_points != common):
-            if not (moved[channel] == zero_points[channel]).all():
-                raise RuntimeError(f'{path}: weight {names[0]} channel {channel} has zero point '
-                                   f'{zero_points[channel]} (others {common}) and is not zero')
+        # channels whose stored values all equal their zero point hold zeros; the others must
+        # share one (symmetric) zero point, which the zero channels then take
+        zero = np.array([(moved[c] == zero_points[c]).all() for c in range(len(zero_points))])
+        if zero.all() or len(set(zero_points[~zero])) != 1:
+            continue  # nothing to match, or not symmetric: left to ONNX Runtime to judge
+        common = zero_points[~zero][0]
+        for channel in np.flatnonzero(zero & (zero_points != common)):
             moved[channel] = common
             zero_points[channel] = common
             rewritten += 1
@@ -290,13 +295,14 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
 def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: Iterable[Tensor],
                 out_dir: str, name: str = 'model', keep_float: Sequence[str] = (),
                 per_channel: bool = True, diagonal_split: str = 'auto',
-                absorb_constants: bool = True) -> List[str]:
+                absorb_constants: bool = True, bias_correction: bool = True) -> List[str]:
     """INT8 export with ``backend`` (one of :data:`INT8_BACKENDS`); returns the written paths.
 
     ``keep_float`` names modules left in float; ``'auto'`` among them adds the layers whose
     simulated INT8 error is too large (:func:`.sqnr.resolve_keep_float`). The network quantized
-    is :func:`int8_ready` of ``module`` with ``diagonal_split`` and ``absorb_constants``;
-    ``module`` is not changed.
+    is :func:`int8_ready` of ``module`` with ``diagonal_split`` and ``absorb_constants``, then,
+    with ``bias_correction``, the mean simulated INT8 error of each quantized layer moved into
+    its bias (:func:`.bias.correct_bias`); ``module`` is not changed.
 
     Raises:
         ValueError: ``backend`` has no INT8 export (the message lists those that do), or no
@@ -314,6 +320,8 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
             f'keeping layers in float ({", ".join(keep_float)}) works with the executorch '
             'backend only: ONNX Runtime\'s QDQ quantizer with those nodes excluded gave a '
             'broken detector here (quickstart mAP@0.5 0.47 -> 0.02; docs/deployment.md)')
+    if bias_correction:
+        module = bias_corrected(module, calibration, keep_float, per_channel)
     exporter = dict(executorch=export_executorch_int8, onnx=export_onnx_int8)[backend]
     paths = exporter(module, example, calibration, out_dir, name, keep_float, per_channel)
     logger.info('wrote %s (INT8, %s)', paths[0], backend)

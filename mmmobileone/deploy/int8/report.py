@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 from ...apis.model import ConfigLike, init_model
 from ..backends import executorch, onnx
 from ..outputs import infer_task, tensor_model
+from .bias import bias_corrected
 from .calibration import calibration_inputs
 from .evaluate import agreement, classification_predictions, detection_metrics, pipeline_input_shape
 from .export import default_calib_dir
@@ -68,38 +69,43 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     wrapper = tensor_model(model, task)
     example = calibration[0]
     os.makedirs(out_dir, exist_ok=True)
-    # (label, kept in float, per-channel weights, diagonal split, constant absorption)
-    variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none', False),
-                ('INT8 per-channel, no diagonal split', (), True, 'none', False),
-                ('INT8 per-channel, diagonal split of all square 1x1', (), True, 'all', False),
+    # (label, kept in float, per-channel weights, diagonal split, constant absorption, bias
+    # correction)
+    variants = [('INT8 per-tensor weights, no diagonal split', (), False, 'none', False, False),
+                ('INT8 per-channel, no diagonal split', (), True, 'none', False, False),
+                ('INT8 per-channel, diagonal split of all square 1x1', (), True, 'all', False,
+                 False),
                 ('INT8 per-channel, diagonal split auto, no absorption (default before issue '
-                 '21)', (), True, 'auto', False),
-                ('INT8 default: per-channel, constant channels absorbed, diagonal split auto',
-                 (), True, 'auto', True)]
+                 '21)', (), True, 'auto', False, False),
+                ('INT8 per-channel, constant channels absorbed, diagonal split auto (default '
+                 'before 2026-12-07)', (), True, 'auto', True, False),
+                ('INT8 default: per-channel, constant channels absorbed, diagonal split auto, '
+                 'bias correction', (), True, 'auto', True, True)]
     # each variant's network, built once (auto runs an SQNR pass to choose)
     ready = {(split, absorb): int8_ready(wrapper, split, calibration, absorb)
-             for _, _, _, split, absorb in variants}
+             for _, _, _, split, absorb, _ in variants}
     if 'auto' in keep_float:
         keep_float = resolve_keep_float(ready['auto', True], calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
     if keep_float:
         variants.append(('INT8 default, float ' + ', '.join(keep_float), keep_float, True,
-                         'auto', True))
+                         'auto', True, True))
     rows = []
     for backend in backends:
         models = {'float': _float_export(backend, wrapper, example,
                                          osp.join(out_dir, backend))}
-        for label, kept, per_channel, split, absorb in variants:
+        for label, kept, per_channel, split, absorb, correct in variants:
             if kept and backend == 'onnx':
                 continue  # see export_int8: ONNX Runtime breaks with excluded nodes
             models[label] = export_int8(
                 backend, ready[split, absorb], example, calibration,
                 osp.join(out_dir, backend),
                 name='model' + ('_keep' if kept else '') + ('' if per_channel else '_tensor')
-                + ('' if split == 'auto' else f'_split_{split}') + ('' if absorb else '_plain'),
+                + ('' if split == 'auto' else f'_split_{split}') + ('' if absorb else '_plain')
+                + ('' if correct else '_uncorrected'),
                 keep_float=kept, per_channel=per_channel,
                 # ready[...] is already rewritten as the variant says
-                diagonal_split='none', absorb_constants=False)
+                diagonal_split='none', absorb_constants=False, bias_correction=correct)
         if qat_epochs and task == 'classification' and backend == 'executorch':
             models[f'INT8 QAT ({qat_epochs} epochs, lr {qat_lr:g})'] = export_executorch_qat(
                 model, wrapper, shape, osp.join(out_dir, backend), epochs=qat_epochs, lr=qat_lr)
@@ -139,9 +145,11 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
     if sqnr:
         evaluation = calibration[:8]
         result['sqnr'] = {}
-        for label, kept, per_channel, split, absorb in variants:
-            layers, outputs = sqnr_study(ready[split, absorb], calibration, evaluation, kept,
-                                         per_channel)
+        for label, kept, per_channel, split, absorb, correct in variants:
+            network = ready[split, absorb]
+            if correct:
+                network = bias_corrected(network, calibration, kept, per_channel)
+            layers, outputs = sqnr_study(network, calibration, evaluation, kept, per_channel)
             result['sqnr'][label] = dict(layers=[vars(r) for r in layers], outputs=outputs)
             lines += ['', f'SQNR study ({label}; simulated, {len(evaluation)} images):', '',
                       format_study(layers, outputs)]

@@ -15,6 +15,7 @@ checkpoint, tested in ``tests/deploy/test_int8.py``). Each checkpoint runs in a 
 tests/deploy/test_int8.py), and the results file is rewritten after each, so a long study can
 be watched and resumed.
 """
+import dataclasses
 import json
 import logging
 import math
@@ -50,6 +51,8 @@ class Method:
     diagonal_split: str = 'auto'
     absorb_constants: bool = True
     per_channel: bool = True
+    #: Each layer's mean simulated INT8 error moved into its bias (``export_int8``).
+    bias_correction: bool = True
     #: Modules left in float (``export_int8``'s ``keep_float``; ExecuTorch only): ``'ends'``
     #: stands for the first and the last conv / linear layer (:func:`end_layers`).
     keep_float: Tuple[str, ...] = ()
@@ -57,16 +60,20 @@ class Method:
 
 #: The INT8 methods the study compares; ``default`` is what ``--int8`` exports.
 METHODS: Dict[str, Method] = {
-    'default': Method('per-channel weights, constant channels absorbed, diagonal split auto '
-                      '(the --int8 default)'),
-    'no-absorb': Method('per-channel, diagonal split auto, no absorption (the default before '
-                        'issue 21)', absorb_constants=False),
+    'default': Method('per-channel weights, constant channels absorbed, diagonal split auto, '
+                      'bias correction (the --int8 default)'),
+    'no-bias-correction': Method('the default without bias correction (the default before '
+                                 '2026-12-07)', bias_correction=False),
+    'no-absorb': Method('per-channel, diagonal split auto, no absorption, no bias correction '
+                        '(the default before issue 21)', absorb_constants=False,
+                        bias_correction=False),
     'split-all': Method('per-channel, constant channels absorbed, diagonal split of every '
-                        'square 1x1', diagonal_split='all'),
-    'split-none': Method('per-channel, constant channels absorbed, no diagonal split',
-                         diagonal_split='none'),
-    'plain': Method('per-channel, no absorption, no diagonal split', diagonal_split='none',
-                    absorb_constants=False),
+                        'square 1x1, no bias correction', diagonal_split='all',
+                        bias_correction=False),
+    'split-none': Method('per-channel, constant channels absorbed, no diagonal split, no bias '
+                         'correction', diagonal_split='none', bias_correction=False),
+    'plain': Method('per-channel, no absorption, no diagonal split, no bias correction',
+                    diagonal_split='none', absorb_constants=False, bias_correction=False),
     'keep-ends': Method('the default with the first and the last conv / linear layer in float '
                         '(ExecuTorch only)', keep_float=('ends', )),
     'keep-auto': Method('the default with the layers below 20 dB simulated SQNR in float '
@@ -210,6 +217,7 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
         result.update(float_top1=floats['float']['top1'],
                       float_absorbed_top1=floats['absorbed']['top1'],
                       images=floats['float']['images'])
+    result['settings'] = {m: _settings(m) for m in methods}
     for method_name in methods:
         method = METHODS[method_name]
         ready = int8_ready(wrapper, method.diagonal_split, calibration,
@@ -226,7 +234,8 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
             paths = export_int8(backend, ready, calibration[0], calibration, folder,
                                 name=f'{method_name}', keep_float=keep_float,
                                 per_channel=method.per_channel, diagonal_split='none',
-                                absorb_constants=False)
+                                absorb_constants=False,
+                                bias_correction=method.bias_correction)
             recorder = _Recorder(runtime_runner(backend, paths), reference)
             found = score(dict(int8=recorder))['int8']
             value = found.pop('value')
@@ -383,7 +392,10 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
     labels = _labels(checkpoints)
     for i, (checkpoint, label) in enumerate(zip(checkpoints, labels)):
         previous = done.get(checkpoint)
-        if previous and all(b in previous['results'].get(m, {}) or _skipped(m, b)
+        # a result is kept only if its method still means what it meant (the default has
+        # changed: bias correction joined it on 2026-12-07)
+        if previous and all((b in previous['results'].get(m, {}) or _skipped(m, b))
+                            and previous.get('settings', {}).get(m) == _settings(m)
                             for m in methods for b in backends):
             found = previous
         else:
@@ -409,6 +421,11 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
     with open(osp.join(out_dir, 'int8_study.md'), 'w') as f:
         f.write(text)
     return study
+
+
+def _settings(method: str) -> Dict:
+    """What ``method`` does, as recorded with its results (JSON-comparable)."""
+    return json.loads(json.dumps(dataclasses.asdict(METHODS[method])))
 
 
 def _skipped(method: str, backend: str) -> bool:
