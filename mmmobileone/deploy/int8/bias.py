@@ -14,6 +14,11 @@ is compared with the float network's at the same layer, the per-channel differen
 is subtracted from its bias, and the corrected output is what the next layers see. The float
 network then computes a slightly different function, whose INT8 version is on average the float
 one's. The weights are not changed, so the INT8 weights the runtimes store are the same.
+
+The simulated ranges are min / max, as ONNX Runtime calibrates; ExecuTorch's XNNPACK quantizer
+observes histograms and may clip, so there the offsets are those of a close, not the same,
+quantizer (docs/deployment.md, section 5, has both runtimes' results). A layer run more than once
+per forward (a head shared by levels) keeps its bias: one bias cannot carry several offsets.
 """
 import copy
 import logging
