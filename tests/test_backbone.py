@@ -256,3 +256,45 @@ def test_random_custom_architectures_fuse_exactly(blocks, widths, branches, se, 
                                    dilations=layout[1]), seed=seed)
     x = torch.randn(2, 3, 48, 48, generator=torch.Generator().manual_seed(seed))
     assert fused_vs_unfused(model, x) < TOLERANCE
+
+
+def test_quant_friendly_units_have_the_qarepvgg_structure():
+    """No BN on the identity and 1x1 branches, one BN after the sum; the conv branches keep
+    theirs (issue 21's opt-in train-time structure for INT8)."""
+    unit = MobileOneUnit(16, 16, 3, num_convs=2, groups=16, quant_friendly=True)
+    assert unit.branch_norm is None and unit.plain_identity
+    assert list(dict(unit.branch_scale.named_children())) == ['conv']
+    assert all(hasattr(b, 'norm') for b in unit.branch_conv_list)
+    assert unit.post_norm.num_features == 16
+    strided = MobileOneUnit(16, 32, 1, num_convs=2, stride=2, quant_friendly=True)
+    assert not strided.plain_identity and strided.branch_scale is None
+    # unit + BN params: 2 depthwise 3x3 kernels and their BNs, one 1x1 kernel, the post BN
+    assert sum(p.numel() for p in unit.parameters()) == 2 * (16 * 9 + 32) + 16 + 32
+    model = MobileOne('s0', quant_friendly=True)
+    keys = model.state_dict().keys()
+    assert not any('branch_norm' in k or 'branch_scale.norm' in k for k in keys)
+    assert 'stage1.1.post_norm.weight' in keys
+
+
+@pytest.mark.parametrize('arch', ['s0', 'mu0'])
+def test_quant_friendly_variants_fuse_exactly(arch):
+    model = randomize_bn(MobileOne(arch, out_indices=('stem', 0, 1, 2, 3), quant_friendly=True),
+                         seed=3)
+    assert_exact_and_float32_sound(model, torch.randn(2, 3, 64, 64, generator=torch.Generator(
+    ).manual_seed(3)))
+    fused = reparameterize_model(model)
+    plain = reparameterize_model(randomize_bn(MobileOne(arch), seed=3))
+    # the deployed network is the same plain conv stack as MobileOne's own
+    assert {k: v.shape for k, v in fused.state_dict().items()} == {
+        k: v.shape for k, v in plain.state_dict().items()}
+
+
+def test_quant_friendly_ignores_moment_stats_and_trains_the_same():
+    torch.manual_seed(0)
+    model = MobileOne('mu0', quant_friendly=True).train()
+    moments = copy.deepcopy(model)
+    for unit in moments.modules():
+        if isinstance(unit, MobileOneUnit):
+            unit.moment_stats = True
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(model(x)[0], moments(x)[0])

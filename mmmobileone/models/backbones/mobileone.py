@@ -87,6 +87,11 @@ class MobileOne(BaseModule):
         moment_stats: Compute the train-time 1x1 and identity branches from the input's
             moments (see :class:`~mmmobileone.models.layers.MobileOneUnit`): same function,
             gradients and running statistics up to float32 rounding, checkpoints unchanged.
+        quant_friendly: Train the QARepVGG structure (no BN on the identity and 1x1 branches,
+            one BN after each unit's sum; see
+            :class:`~mmmobileone.models.layers.MobileOneUnit`), an opt-in for networks that
+            will run in INT8. Its train-time checkpoints have other keys (MobileOne's
+            pretrained weights do not load); the fused form is the same plain conv stack.
         init_cfg: mmengine initialization config.
 
     Example:
@@ -110,6 +115,7 @@ class MobileOne(BaseModule):
                  deploy: bool = False,
                  with_cp: Union[bool, Sequence[bool]] = False,
                  moment_stats: bool = False,
+                 quant_friendly: bool = False,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         if init_cfg is None:
             init_cfg = [
@@ -129,9 +135,11 @@ class MobileOne(BaseModule):
         self.deploy = deploy
         self.use_se = use_se
         self.with_cp = _check_with_cp(with_cp)
+        self.quant_friendly = bool(quant_friendly)
         unit_cfg = dict(norm_cfg=copy.deepcopy(norm_cfg) if norm_cfg else dict(type='BN'),
                         act_cfg=copy.deepcopy(act_cfg) if act_cfg else dict(type='ReLU'),
-                        deploy=deploy, moment_stats=moment_stats)
+                        deploy=deploy, moment_stats=moment_stats,
+                        quant_friendly=quant_friendly)
 
         stem_channels = min(64, int(BASE_CHANNELS[0] * self.arch['width_factor'][0]))
         self.stage0 = MobileOneUnit(in_channels, stem_channels, 3,

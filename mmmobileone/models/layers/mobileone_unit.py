@@ -36,6 +36,16 @@ class MobileOneUnit(BaseModule):
     Parameter names equal mmpretrain's ``MobileOneBlock`` (``branch_conv_list.{i}.conv/norm``,
     ``branch_scale``, ``branch_norm``, ``branch_reparam``, ``se.conv1/conv2``).
 
+    ``quant_friendly=True`` is the QARepVGG structure (Chu et al., "Make RepVGG Greater Again:
+    A Quantization-aware Approach", 2023) applied to the unit: the 1x1 scale branch is a bare
+    conv (``branch_scale.conv``, no BN), the identity branch is the input itself (no BN), and one
+    BN (``post_norm``) follows the sum, before SE and the activation. The conv branches keep
+    their BN. Train-time BN on the identity and 1x1 branches is what gives a fused kernel the
+    folded-identity outliers and the per-channel variance mismatch that INT8 rounds badly; here
+    the fused kernel is ``post_norm`` applied to (the BN-folded conv branches + the 1x1 kernel +
+    the identity), exact like the default. A checkpoint of one form does not load into the other
+    (different keys); the fused (deploy) form is the same plain conv either way.
+
     Args:
         in_channels: Input channels.
         out_channels: Output channels.
@@ -55,6 +65,8 @@ class MobileOneUnit(BaseModule):
         norm_cfg: Norm layer config; any BatchNorm type (``BN``, ``SyncBN``) can be fused.
         act_cfg: Activation config.
         deploy: Build the fused single-conv form directly.
+        quant_friendly: The QARepVGG structure (above) instead of MobileOne's; ``moment_stats``
+            does not apply to it.
         moment_stats: In training mode, compute the 1x1 branches and the identity branch
             from the input's mean and covariance (one conv for all of them, see
             :mod:`.moment_branches`) instead of one conv and BatchNorm each: the same function,
@@ -81,6 +93,7 @@ class MobileOneUnit(BaseModule):
                  act_cfg: Optional[Dict] = None,
                  deploy: bool = False,
                  moment_stats: bool = False,
+                 quant_friendly: bool = False,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg)
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -106,6 +119,7 @@ class MobileOneUnit(BaseModule):
         self.norm_cfg = copy.deepcopy(norm_cfg) if norm_cfg else dict(type='BN')
         self.deploy = deploy
         self.moment_stats = bool(moment_stats)
+        self.quant_friendly = bool(quant_friendly)
 
         self.se = SqueezeExcitation(out_channels) if use_se else nn.Identity()
         self.act = build_activation_layer(act_cfg if act_cfg else dict(type='ReLU'))
@@ -113,19 +127,27 @@ class MobileOneUnit(BaseModule):
             self.branch_reparam = self._fused_conv()
             return
         has_identity = can_have_identity if identity is None else identity
+        #: QARepVGG: a plain identity branch (the input itself), no BN
+        self.plain_identity = self.quant_friendly and has_identity
         self.branch_norm = (build_norm_layer(self.norm_cfg, in_channels)[1]
-                            if has_identity else None)
-        self.branch_scale = self._conv_bn(1) if kernel_size > 1 else None
+                            if has_identity and not self.quant_friendly else None)
+        self.branch_scale = (self._conv_bn(1, norm=not self.quant_friendly)
+                             if kernel_size > 1 else None)
         self.branch_conv_list = ModuleList([self._conv_bn(kernel_size) for _ in range(num_convs)])
+        self.post_norm = (build_norm_layer(self.norm_cfg, out_channels)[1]
+                          if self.quant_friendly else None)
 
-    def _conv_bn(self, kernel_size: int) -> Sequential:
-        """A bias-free conv followed by a norm layer, with this unit's stride and groups."""
+    def _conv_bn(self, kernel_size: int, norm: bool = True) -> Sequential:
+        """A bias-free conv followed by a norm layer (unless ``norm=False``), with this unit's
+        stride and groups."""
         dilation = self.dilation if kernel_size > 1 else 1
         conv = nn.Conv2d(self.in_channels, self.out_channels, kernel_size, stride=self.stride,
                          padding=dilation * (kernel_size // 2), dilation=dilation,
                          groups=self.groups, bias=False)
-        norm = build_norm_layer(self.norm_cfg, self.out_channels)[1]
-        return Sequential(OrderedDict(conv=conv, norm=norm))
+        if not norm:
+            return Sequential(OrderedDict(conv=conv))
+        return Sequential(OrderedDict(conv=conv,
+                                      norm=build_norm_layer(self.norm_cfg, self.out_channels)[1]))
 
     def _fused_conv(self) -> nn.Conv2d:
         return nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size,
@@ -136,7 +158,7 @@ class MobileOneUnit(BaseModule):
             self, x: Tensor) -> Optional[Tuple[List[nn.Module], Optional[nn.Module]]]:
         """The branches (conv-BN) that ``moment_stats`` computes from the moments of ``x``,
         and the identity norm; ``None`` where the looped form applies."""
-        if not (self.moment_stats and self.training):
+        if not (self.moment_stats and self.training) or self.quant_friendly:
             return None
         pixels = x.shape[0] * -(-x.shape[2] // self.stride) * -(-x.shape[3] // self.stride)
         if pixels <= 1:  # BatchNorm's own error ("more than 1 value per channel")
@@ -179,6 +201,8 @@ class MobileOneUnit(BaseModule):
                 out = out + self.branch_scale(x)
             for branch in self.branch_conv_list:
                 out = out + branch(x)
+            if self.quant_friendly:
+                out = self.post_norm(out + x if self.plain_identity else out)
         return self.act(self.se(out))
 
     @torch.no_grad()
@@ -197,10 +221,19 @@ class MobileOneUnit(BaseModule):
             w, b = fold_conv_bn(branch.conv.weight, branch.norm, dtype)
             weight += w
             bias += b
-        if self.branch_scale is not None:
+        if self.branch_scale is not None and self.quant_friendly:  # a bare 1x1 conv
+            weight += pad_to_kernel(self.branch_scale.conv.weight.to(dtype), self.kernel_size)
+        elif self.branch_scale is not None:
             w, b = fold_conv_bn(self.branch_scale.conv.weight, self.branch_scale.norm, dtype)
             weight += pad_to_kernel(w, self.kernel_size)
             bias += b
+        if self.plain_identity:
+            weight += identity_kernel(self.in_channels, self.groups, self.kernel_size, dtype,
+                                      reference.device)
+        if self.post_norm is not None:  # BN after the sum: scales the whole fused conv
+            scale, shift = bn_scale_shift(self.post_norm, dtype)
+            weight *= scale.reshape(-1, 1, 1, 1)
+            bias = bias * scale + shift
         if self.branch_norm is not None:
             scale, shift = bn_scale_shift(self.branch_norm, dtype)
             kernel = identity_kernel(self.in_channels, self.groups, self.kernel_size, dtype,
@@ -224,7 +257,7 @@ class MobileOneUnit(BaseModule):
         fused.bias.copy_(bias)
         fused.weight.requires_grad_(reference.requires_grad)
         fused.bias.requires_grad_(reference.requires_grad)
-        del self.branch_conv_list, self.branch_scale, self.branch_norm
+        del self.branch_conv_list, self.branch_scale, self.branch_norm, self.post_norm
         self.branch_reparam = fused
         self.deploy = True
 
@@ -249,4 +282,5 @@ class MobileOneUnit(BaseModule):
     def extra_repr(self) -> str:
         return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, '
                 f'num_convs={self.num_convs}, stride={self.stride}, dilation={self.dilation}, '
-                f'groups={self.groups}, deploy={self.deploy}')
+                f'groups={self.groups}, deploy={self.deploy}'
+                + (', quant_friendly=True' if self.quant_friendly else ''))
