@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT, randomize_bn
-from deploy_marks import needs_backend
+from deploy_marks import backend_params, needs_backend
 from helpers import train_tiny_classifier
 
 from mmmobileone.apis import init_model
@@ -290,3 +290,51 @@ def test_zero_channels_take_the_zero_point_of_the_channels_that_hold_weights(tmp
         127, 127]
     # dequantized: the same weights as before
     assert ((stored['w'].astype(float) - 127) * stored['s'].reshape(2, 1, 1, 1))[1].max() == 0
+
+
+@pytest.mark.parametrize('backend', backend_params(*INT8_BACKENDS, run=True))
+def test_layers_kept_in_float_stay_float_on_both_runtimes(backend, tmp_path):
+    """``keep_float`` (``--keep-float``) on ExecuTorch and ONNX Runtime alike.
+
+    Every row of layer 2's weight holds one weight of 1000 on input channel 7, which layer 0
+    never drives (a dead ReLU); the other weights are about 1, and one INT8 scale per output
+    channel (1000 / 127) rounds them all to 0, so the INT8 output is about 0. Kept in float,
+    the network is as accurate as its first layer's INT8 lets it be. (ONNX Runtime's
+    ``nodes_to_exclude`` used to be refused: with the u8 x s8 weights of before, it broke a
+    detector; with u8 weights it leaves the layer in float and the rest as it was.)
+    """
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(8, 8, 1)).eval()
+    with torch.no_grad():
+        net[0].weight[7].zero_()
+        net[0].bias[7] = -1.0
+        net[2].weight.copy_(1 + 0.2 * torch.randn(8, 8, 1, 1))
+        net[2].weight[:, 7] = 1000.0
+    wrapper = tensor_model(net, 'classification')
+    calibration = [torch.randn(1, 3, 16, 16) for _ in range(8)]
+    with torch.no_grad():
+        expected = [wrapper(x).numpy() for x in calibration]
+
+    def error(keep_float):
+        folder = tmp_path / ('kept' if keep_float else 'all')
+        paths = export_int8(backend, wrapper, calibration[0], calibration, str(folder),
+                            keep_float=keep_float, diagonal_split='none',
+                            absorb_constants=False, bias_correction=False)
+        run = runtime_runner(backend, paths)
+        actual = [run(x.numpy())[0] for x in calibration]
+        noise = sum(float(((a - e)**2).sum()) for a, e in zip(actual, expected))
+        return noise / sum(float((e**2).sum()) for e in expected), paths
+
+    everything, _ = error([])
+    kept, paths = error(['model.2'])
+    assert everything > 0.5 and kept < 1e-3, (kept, everything)
+    if backend == 'onnx':
+        import onnx  # optional: the deploy extra (the test is skipped without it)
+        graph = onnx.load(paths[0]).graph
+        convs = [n for n in graph.node if n.op_type == 'Conv']
+        stored = {i.name for i in graph.initializer}
+        dequantized = {n.output[0] for n in graph.node if n.op_type == 'DequantizeLinear'}
+        # layer 0 reads a dequantized INT8 weight, layer 2 its float weight as it was
+        assert [c.input[1] in dequantized for c in convs] == [True, False]
+        assert convs[1].input[1] in stored

@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from deploy_marks import needs_backend
 from torch import nn
 
-from mmmobileone.deploy.int8.absorb import absorb_constant_inputs
+from mmmobileone.deploy.int8.absorb import absorb_constant_inputs, replace_dead_filters
 from mmmobileone.deploy.int8.diagonal import DiagonalSplitConv
 from mmmobileone.deploy.int8.quantize import export_int8, int8_ready
 from mmmobileone.deploy.int8.runtime import runtime_runner
@@ -109,3 +110,72 @@ def test_default_int8_absorbs_and_keeps_the_output_where_the_split_alone_does_no
         actual = torch.from_numpy(np.concatenate([run(x.numpy())[0] for x in evaluation]))
         found[name] = _db(expected, actual)
     assert found['default'] > max(35, found['split only'] + 15), found
+
+
+def _dead_channel_net() -> nn.Module:
+    """Conv -> ReLU -> depthwise 3x3 -> ReLU -> 1x1 -> pool -> linear, where channel 1 of the
+    first conv is dead (weight 0, bias -1: always 0 after the ReLU) and the depthwise filter that
+    reads it is 1e6, as the QARepVGG-structured S0 of seed 0 trained (a BN after a sum that is
+    always 0)."""
+    torch.manual_seed(0)
+    net = _Net(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1, groups=4),
+               nn.ReLU(), nn.Conv2d(4, 4, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+               nn.Linear(4, 3)).eval()
+    with torch.no_grad():
+        net[0].weight[1] = 0.0
+        net[0].bias[1] = -1.0
+        net[2].weight[1] = 1e6
+        net[2].bias[1] = 0.5  # its output channel is constant 0.5, not dead
+    return net
+
+
+def test_outlier_filters_on_dead_channels_are_replaced_and_nothing_else():
+    net = _dead_channel_net()
+    generator = torch.Generator().manual_seed(0)
+    calibration = [torch.randn(1, 3, 8, 8, generator=generator) for _ in range(4)]
+    replaced, names = replace_dead_filters(net, calibration)
+    assert names == {'2': [1]}
+    assert float(net[2].weight[1].abs().max()) == 1e6  # a copy: the model itself is unchanged
+    # one weight stays, the centre tap, at the median peak of the layer's other filters, so
+    # that the channel's INT8 weight scale is typical (an all-zero filter gets scale 1 from
+    # ONNX Runtime, and its bias is then rounded to steps of the input scale)
+    peaks = net[2].weight.detach()[[0, 2, 3]].reshape(3, -1).abs().amax(1)
+    assert replaced[2].weight[1, 0].nonzero().tolist() == [[1, 1]]
+    assert float(replaced[2].weight[1, 0, 1, 1]) == float(peaks.median())
+    torch.testing.assert_close(replaced[2].weight[[0, 2, 3]], net[2].weight[[0, 2, 3]], rtol=0,
+                               atol=0)
+    with torch.no_grad():
+        for x in calibration + [torch.randn(2, 3, 8, 8, generator=generator)]:
+            assert torch.equal(replaced(x), net(x))  # exactly: the channel is 0, padding too
+    # an ordinary filter on a dead channel, and dense layers, are left alone
+    with torch.no_grad():
+        net[2].weight[1] = 0.3
+        net[4].weight[:, 1] = 1e3  # a dense layer (its input channel 1 is 0.5, not dead)
+    assert replace_dead_filters(net, calibration) == (net, {})
+    dense = _Net(nn.ReLU(), nn.Flatten(), nn.Linear(4, 2)).eval()
+    with torch.no_grad():
+        dense[2].weight[:, 0] = 1e3
+    assert replace_dead_filters(dense, [torch.tensor([[-1.0, 2.0, -3.0, 4.0]])]) == (dense, {})
+    with pytest.raises(ValueError, match='calibration'):
+        replace_dead_filters(net, [])
+
+
+@needs_backend('executorch', run=True)
+def test_a_huge_filter_on_a_dead_channel_no_longer_breaks_executorch(tmp_path):
+    """XNNPACK refuses an INT8 conv whose input scale times weight scale over output scale
+    reaches 256 (``xnn_status_unsupported_parameter``, the program does not load); the default
+    export replaces the filter first and runs, as close to float as the rest of the network
+    lets INT8 be."""
+    net = _dead_channel_net()
+    generator = torch.Generator().manual_seed(0)
+    calibration = [torch.randn(1, 3, 8, 8, generator=generator) for _ in range(8)]
+    with torch.no_grad():
+        expected = torch.cat([net(x) for x in calibration])
+    raw = export_int8('executorch', net, calibration[0], calibration, str(tmp_path / 'raw'),
+                      diagonal_split='none', absorb_constants=False, bias_correction=False)
+    with pytest.raises(RuntimeError):
+        runtime_runner('executorch', raw)(calibration[0].numpy())
+    paths = export_int8('executorch', net, calibration[0], calibration, str(tmp_path / 'default'))
+    run = runtime_runner('executorch', paths)
+    actual = torch.from_numpy(np.concatenate([run(x.numpy())[0] for x in calibration]))
+    assert _db(expected, actual) > 25

@@ -5,7 +5,7 @@ Usage::
     python tools/deployment/int8_study.py CONFIG CKPT [CKPT ...] --out-dir DIR \\
         [--data-roots ROOT ...] [--calib-dir IMAGES] [--methods default no-absorb ...] \\
         [--backends executorch onnx] [--calib-images 32] [--limit N] [--resume] \\
-        [--measure-isa default avx2]
+        [--measure-isa default avx2] [--cfg-options KEY=VALUE ...]
 
     # classifiers it trains itself: synthetic ImageNet-folder data + tools/train.py per seed
     # and CPU path, then the same study of their fused checkpoints (deploy.pth)
@@ -21,7 +21,10 @@ DIR/int8_study.json (rewritten after every checkpoint; ``--resume`` keeps what i
 several ``--measure-isa`` paths, one DIR/measured_ISA/ each. ``--train-seeds`` trains one
 classifier per seed and ``--train-isa`` path into ``--train-dir`` (``ISA_seedS/deploy.pth``, its
 data in ``data/ISA_seedS``; a run whose deploy.pth exists is kept) and writes
-DIR/train.md/.json. Details: docs/deployment.md, section 5 (INT8 quantization).
+DIR/train.md/.json; the study builds the model with those ``--train-options`` too (with
+``--cfg-options`` on top), so an option that changes the network or the test pipeline (e.g.
+``model.backbone.quant_friendly=True``) is studied as it was trained. Details:
+docs/deployment.md, section 5 (INT8 quantization).
 """
 import argparse
 import contextlib
@@ -45,7 +48,7 @@ from mmmobileone.deploy.int8.quantize import INT8_BACKENDS  # noqa: E402
 from mmmobileone.deploy.int8.study import METHODS, data_root_options, int8_study  # noqa: E402
 from mmmobileone.errors import ConfigError, MMMobileOneError  # noqa: E402
 from tools.analysis.quickstart_spread import ISA_ENVIRONMENTS  # noqa: E402
-from tools.common import add_debug_flag, run_tool, setup_logging  # noqa: E402
+from tools.common import add_cfg_options, add_debug_flag, run_tool, setup_logging  # noqa: E402
 
 logger = logging.getLogger('mmmobileone.int8_study')
 
@@ -79,6 +82,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='CPU path(s) to quantize and measure on (each checkpoint in a '
                         'fresh process with that path\'s environment; default: this '
                         "process's)")
+    add_cfg_options(parser, 'model.backbone.quant_friendly=True')
     train = parser.add_argument_group(
         'training classifiers first (synthetic ImageNet-folder data, tools/train.py)')
     train.add_argument('--train-seeds', type=int, nargs='+', metavar='SEED',
@@ -92,7 +96,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                        help='generate_imagenet arguments instead of '
                        + ', '.join(f'{k}={v}' for k, v in CLASSIFIER_DATA.items()))
     train.add_argument('--train-options', nargs='+', default=[], metavar='KEY=VALUE',
-                       help='--cfg-options for tools/train.py')
+                       help='--cfg-options for tools/train.py (the study applies them too)')
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     if not args.checkpoints and not args.train_seeds:
@@ -187,6 +191,13 @@ def format_training(runs: Sequence[Dict]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def parse_options(pairs: Sequence[str]) -> Dict:
+    """``KEY=VALUE`` strings as mmengine's ``DictAction`` parses ``--cfg-options``."""
+    parser = argparse.ArgumentParser()
+    add_cfg_options(parser, '')
+    return dict(parser.parse_args(['--cfg-options', *pairs]).cfg_options) if pairs else {}
+
+
 def _train_data(pairs: Sequence[str]) -> Dict[str, int]:
     data = {}
     for pair in pairs:
@@ -201,6 +212,7 @@ def _train_data(pairs: Sequence[str]) -> Dict[str, int]:
 def study(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
     checkpoints, data_roots = list(args.checkpoints), list(args.data_roots or [])
+    cfg_options = dict(args.cfg_options)
     if args.train_seeds:
         if checkpoints and len(data_roots) not in (0, len(checkpoints)):
             raise ConfigError('with --train-seeds, give one --data-roots entry per CHECKPOINT')
@@ -220,6 +232,7 @@ def study(argv: Optional[Sequence[str]] = None) -> List[Dict]:
                 checkpoints)
         checkpoints += [r['checkpoint'] for r in runs]
         data_roots += [r['data_root'] for r in runs]
+        cfg_options = dict(parse_options(args.train_options), **cfg_options)
     studies = []
     for isa in args.measure_isa or [None]:
         out_dir = args.out_dir if len(args.measure_isa or []) < 2 else osp.join(
@@ -229,7 +242,7 @@ def study(argv: Optional[Sequence[str]] = None) -> List[Dict]:
                 args.config, checkpoints, out_dir, methods=args.methods,
                 backends=args.backends, data_roots=data_roots or None,
                 calib_dir=args.calib_dir, calib_images=args.calib_images, limit=args.limit,
-                resume=args.resume, worker_init=setup_logging))
+                resume=args.resume, worker_init=setup_logging, cfg_options=cfg_options or None))
         with open(osp.join(out_dir, 'int8_study.md')) as f:
             print(f.read())
     return studies

@@ -27,7 +27,7 @@ from ...errors import ConfigError
 from ..backends._common import publish, require, staging_folder
 from ..backends.executorch import write_program
 from ..backends.onnx import export_onnx
-from .absorb import absorb_constant_inputs
+from .absorb import absorb_constant_inputs, replace_dead_filters
 from .bias import bias_corrected
 from .diagonal import split_diagonal, square_fused_kernels
 from .sqnr import resolve_diagonal_split, resolve_keep_float
@@ -248,10 +248,12 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
     """The network as it is quantized.
 
     ``absorb_constants`` (``None``: whenever ``calibration`` is given; ``True`` needs it): first
-    fold the input channels of the
-    1x1 convs that are constant on the calibration images (spread below one INT8 step) into
-    their bias (:func:`.absorb.absorb_constant_inputs`; the same function, without the INT8
-    rounding of the constant that huge folded weights amplify).
+    fold the input channels of the 1x1 convs that are constant on the calibration images
+    (spread below one INT8 step) into their bias (:func:`.absorb.absorb_constant_inputs`; the
+    same function, without the INT8 rounding of the constant that huge folded weights
+    amplify), then replace the outlier depthwise filters whose channel is exactly 0 on every
+    calibration image by a typical centre tap (:func:`.absorb.replace_dead_filters`; since
+    2026-12-07).
 
     ``diagonal_split`` (one of :data:`DIAGONAL_SPLIT_MODES`): ``'none'`` leaves the kernels as
     they are; ``'all'`` makes every square 1x1 fused kernel carry its diagonal as a separate
@@ -275,6 +277,7 @@ def int8_ready(module: nn.Module, diagonal_split: str = 'auto',
         if not calibration:
             raise ValueError('absorb_constants=True needs calibration inputs')
         module, _ = absorb_constant_inputs(module, calibration)
+        module, _ = replace_dead_filters(module, calibration)
     if diagonal_split == 'none':
         return module
     if diagonal_split == 'auto' and not calibration:
@@ -315,11 +318,6 @@ def export_int8(backend: str, module: nn.Module, example: Tensor, calibration: I
     if 'auto' in keep_float:
         keep_float = resolve_keep_float(module, calibration, keep_float)
         logger.info('kept in float (auto): %s', ', '.join(keep_float) or 'nothing')
-    if backend == 'onnx' and keep_float:
-        raise ValueError(
-            f'keeping layers in float ({", ".join(keep_float)}) works with the executorch '
-            'backend only: ONNX Runtime\'s QDQ quantizer with those nodes excluded gave a '
-            'broken detector here (quickstart mAP@0.5 0.47 -> 0.02; docs/deployment.md)')
     if bias_correction:
         module = bias_corrected(module, calibration, keep_float, per_channel)
     exporter = dict(executorch=export_executorch_int8, onnx=export_onnx_int8)[backend]

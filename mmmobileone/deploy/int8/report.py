@@ -95,8 +95,6 @@ def int8_report(config: ConfigLike, checkpoint: Optional[str], out_dir: str, *,
         models = {'float': _float_export(backend, wrapper, example,
                                          osp.join(out_dir, backend))}
         for label, kept, per_channel, split, absorb, correct in variants:
-            if kept and backend == 'onnx':
-                continue  # see export_int8: ONNX Runtime breaks with excluded nodes
             models[label] = export_int8(
                 backend, ready[split, absorb], example, calibration,
                 osp.join(out_dir, backend),

@@ -34,7 +34,7 @@ from ...analysis.machine import cpu_capability
 from ...apis.model import init_model, load_config
 from ...errors import ConfigError, MissingPathError
 from ..outputs import infer_task, output_names, tensor_model
-from .absorb import absorb_constant_inputs
+from .absorb import absorb_constant_inputs, replace_dead_filters
 from .calibration import calibration_inputs
 from .evaluate import (agreement, classification_predictions, detection_metrics,
                        pipeline_input_shape, torch_runner)
@@ -53,7 +53,7 @@ class Method:
     per_channel: bool = True
     #: Each layer's mean simulated INT8 error moved into its bias (``export_int8``).
     bias_correction: bool = True
-    #: Modules left in float (``export_int8``'s ``keep_float``; ExecuTorch only): ``'ends'``
+    #: Modules left in float (``export_int8``'s ``keep_float``, both runtimes): ``'ends'``
     #: stands for the first and the last conv / linear layer (:func:`end_layers`).
     keep_float: Tuple[str, ...] = ()
 
@@ -75,10 +75,14 @@ METHODS: Dict[str, Method] = {
     'plain': Method('per-channel, no absorption, no diagonal split, no bias correction',
                     diagonal_split='none', absorb_constants=False, bias_correction=False),
     'keep-ends': Method('the default with the first and the last conv / linear layer in float '
-                        '(ExecuTorch only)', keep_float=('ends', )),
+                        '(both runtimes)', keep_float=('ends', )),
     'keep-auto': Method('the default with the layers below 20 dB simulated SQNR in float '
-                        '(--keep-float auto; ExecuTorch only)', keep_float=('auto', )),
+                        '(--keep-float auto)', keep_float=('auto', )),
 }
+#: Revision of what the methods' rewrites do, recorded with every result so that ``--resume``
+#: redoes older ones: 2 = outlier depthwise filters on dead channels replaced, with the
+#: constant-channel absorption (2026-12-07); results without it are revision 1.
+EXPORT_REVISION = 2
 #: Accuracy change (INT8 - float) the docs and tests aim to stay within on every checkpoint:
 #: detectors mAP@0.5 (issue 21: 0.02), classifiers top-1 agreement with float (>= 95%).
 TARGET_DELTA = {'detection': 0.02, 'classification': 0.05}
@@ -165,19 +169,25 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
                      backends: Sequence[str] = ('executorch', 'onnx'),
                      data_root: Optional[str] = None, calib_dir: Optional[str] = None,
                      calib_images: int = 32, limit: Optional[int] = None,
-                     threads: int = 1) -> Dict:
+                     threads: int = 1, cfg_options: Optional[Dict] = None) -> Dict:
     """Float and every method's INT8 accuracy of one checkpoint (see :func:`int8_study`).
+
+    ``cfg_options`` (``--cfg-options``) change the config before the model is built; the data
+    root options of ``data_root`` come on top of them.
 
     Returns:
         ``dict(checkpoint, task, metric, float, float_absorbed, calib_dir, calib_images,
-        outputs, absorbed, cpu_capability, results={method: {backend: dict(value, delta,
+        outputs, absorbed, dead, cpu_capability, results={method: {backend: dict(value, delta,
         output_sqnr)}})``: ``value`` is mAP@0.5 or a classifier's top-1 agreement with float
         (``float`` is then 1); a classifier's results also carry ``top1`` (INT8 top-1
         accuracy), and the checkpoint's ``float_top1``, ``float_absorbed_top1`` and ``images``.
         ``cpu_capability``: the CPU path this process measured on.
     """
     torch.set_num_threads(threads)
-    options = data_root_options(load_config(config), data_root) if data_root else None
+    options = dict(cfg_options or {})
+    if data_root:
+        options.update(data_root_options(load_config(config), data_root))
+    options = options or None
     model = init_model(config, checkpoint, fuse=True, cfg_options=options)
     task = infer_task(model)
     if task not in ('classification', 'detection'):
@@ -192,6 +202,7 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
     names = list(output_names(wrapper, calibration[0]))
     reference = _cached_reference(wrapper)
     absorbed_wrapper, absorbed = absorb_constant_inputs(wrapper, calibration)
+    absorbed_wrapper, dead = replace_dead_filters(absorbed_wrapper, calibration)
 
     def score(runners: Dict[str, Callable]) -> Dict[str, Dict[str, float]]:
         """``{name: dict(value=...)}``; a classifier's value is the top-1 agreement with the
@@ -212,7 +223,9 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
                   float=floats['float']['value'], float_absorbed=floats['absorbed']['value'],
                   calib_dir=calib_dir, calib_images=len(calibration), outputs=names,
                   absorbed={k: len(v) for k, v in absorbed.items()},
-                  cpu_capability=cpu_capability(), results={})
+                  dead={k: len(v) for k, v in dead.items()},
+                  cpu_capability=cpu_capability(), cfg_options=_jsonable(cfg_options or {}),
+                  results={})
     if task == 'classification':
         result.update(float_top1=floats['float']['top1'],
                       float_absorbed_top1=floats['absorbed']['top1'],
@@ -226,10 +239,6 @@ def study_checkpoint(config: str, checkpoint: str, out_dir: str, *,
         keep_float = [n for k in method.keep_float
                       for n in (end_layers(ready) if k == 'ends' else [k])]
         for backend in backends:
-            if _skipped(method_name, backend):
-                logger.info('%s: keeping layers in float is for ExecuTorch only, %s skipped',
-                            method_name, backend)
-                continue
             folder = osp.join(out_dir, backend)
             paths = export_int8(backend, ready, calibration[0], calibration, folder,
                                 name=f'{method_name}', keep_float=keep_float,
@@ -340,7 +349,8 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
                data_roots: Optional[Sequence[str]] = None, calib_dir: Optional[str] = None,
                calib_images: int = 32, limit: Optional[int] = None, resume: bool = False,
                fresh_process: bool = True,
-               worker_init: Optional[Callable[[], None]] = None) -> Dict:
+               worker_init: Optional[Callable[[], None]] = None,
+               cfg_options: Optional[Dict] = None) -> Dict:
     """Quantize every checkpoint with every method and runtime; write ``int8_study.md`` and
     ``int8_study.json`` to ``out_dir`` (the JSON after every checkpoint).
 
@@ -357,6 +367,9 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
             ``spawn``, so a script that calls this needs an ``if __name__ == '__main__':``
             guard).
         worker_init: Run first in each fresh process (a tool passes its logging setup).
+        cfg_options: Config changes applied for every checkpoint (``--cfg-options``; the
+            options the checkpoints were trained with, where they change the model or the test
+            pipeline).
 
     Raises:
         ConfigError: an unknown method or backend, or as many data roots as neither one nor
@@ -388,20 +401,24 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
         with open(json_path) as f:
             done = {c['checkpoint']: c for c in json.load(f)['checkpoints']}
     study = dict(config=config, methods=list(methods), backends=list(backends),
-                 checkpoints=[])
+                 cfg_options=dict(cfg_options or {}), checkpoints=[])
     labels = _labels(checkpoints)
     for i, (checkpoint, label) in enumerate(zip(checkpoints, labels)):
         previous = done.get(checkpoint)
-        # a result is kept only if its method still means what it meant (the default has
-        # changed: bias correction joined it on 2026-12-07)
-        if previous and all((b in previous['results'].get(m, {}) or _skipped(m, b))
-                            and previous.get('settings', {}).get(m) == _settings(m)
-                            for m in methods for b in backends):
+        # a result is kept only if it was measured on the same config and its method still
+        # means what it meant (the default has changed: bias correction joined it on
+        # 2026-12-07, then the replacement of dead depthwise filters: EXPORT_REVISION)
+        same_config = previous and previous.get('cfg_options', {}) == _jsonable(
+            cfg_options or {})
+        if same_config and all(b in previous['results'].get(m, {})
+                               and previous.get('settings', {}).get(m) == _settings(m)
+                               for m in methods for b in backends):
             found = previous
         else:
             kwargs = dict(methods=methods, backends=backends,
                           data_root=data_roots[i] if data_roots else None,
-                          calib_dir=calib_dir, calib_images=calib_images, limit=limit)
+                          calib_dir=calib_dir, calib_images=calib_images, limit=limit,
+                          cfg_options=cfg_options)
             args = (config, checkpoint, osp.join(out_dir, 'models', label))
             if fresh_process:
                 with ProcessPoolExecutor(1, mp_context=get_context('spawn'),
@@ -423,14 +440,14 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
     return study
 
 
+def _jsonable(value):
+    """``value`` as it reads back from JSON (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(value))
+
+
 def _settings(method: str) -> Dict:
     """What ``method`` does, as recorded with its results (JSON-comparable)."""
-    return json.loads(json.dumps(dataclasses.asdict(METHODS[method])))
-
-
-def _skipped(method: str, backend: str) -> bool:
-    """Whether :func:`study_checkpoint` leaves ``backend`` out for ``method``."""
-    return bool(METHODS[method].keep_float) and backend != 'executorch'
+    return _jsonable(dict(dataclasses.asdict(METHODS[method]), revision=EXPORT_REVISION))
 
 
 def _quiet_study(*args, **kwargs) -> Dict:
