@@ -72,8 +72,8 @@ def input_channel_stats(model: nn.Module, names: Sequence[str],
     for name in names:
         def hook(mod, args, name=name):
             x = args[0].detach().float()
-            dims = (0, ) + tuple(range(2, x.dim()))  # all but the channels (NCHW or NC)
-            values = (x.amin(dims), x.amax(dims), x.sum(dims), x.numel() // x.shape[1])
+            values = (x.amin((0, 2, 3)), x.amax((0, 2, 3)), x.sum((0, 2, 3)),
+                      x.numel() // x.shape[1])
             old = found.get(name)
             found[name] = list(values) if old is None else [
                 torch.minimum(old[0], values[0]), torch.maximum(old[1], values[1]),

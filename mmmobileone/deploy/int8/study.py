@@ -401,7 +401,7 @@ def int8_study(config: str, checkpoints: Sequence[str], out_dir: str, *,
         with open(json_path) as f:
             done = {c['checkpoint']: c for c in json.load(f)['checkpoints']}
     study = dict(config=config, methods=list(methods), backends=list(backends),
-                 cfg_options=dict(cfg_options or {}), checkpoints=[])
+                 checkpoints=[])
     labels = _labels(checkpoints)
     for i, (checkpoint, label) in enumerate(zip(checkpoints, labels)):
         previous = done.get(checkpoint)
